@@ -1,0 +1,259 @@
+package classify
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+)
+
+// flowKey is the bidirectional 5-tuple (plus VLAN and tunnel) of a flow, in
+// canonical order: the lower endpoint first, so both directions find one
+// entry. It holds no pointers, so a large table costs the collector nothing.
+type flowKey struct {
+	addrLo, addrHi [16]byte
+	portLo, portHi uint16
+	proto          uint8
+	vlan           uint16
+	tunnel         uint32 // low bits of the outer flow's id for inner flows, else 0
+}
+
+// makeKey builds the canonical key and reports whether src is the low side.
+func makeKey(src, dst netip.AddrPort, proto uint8, vlan uint16, tunnel uint32) (flowKey, bool) {
+	a, b := src.Addr().As16(), dst.Addr().As16()
+	ap, bp := src.Port(), dst.Port()
+	k := flowKey{proto: proto, vlan: vlan, tunnel: tunnel}
+	srcLow := true
+	if c := compare16(&a, &b); c > 0 || (c == 0 && ap > bp) {
+		srcLow = false
+	}
+	if srcLow {
+		k.addrLo, k.addrHi, k.portLo, k.portHi = a, b, ap, bp
+	} else {
+		k.addrLo, k.addrHi, k.portLo, k.portHi = b, a, bp, ap
+	}
+	return k, srcLow
+}
+
+func compare16(a, b *[16]byte) int {
+	x1, x2 := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	if x1 != x2 {
+		if x1 < x2 {
+			return -1
+		}
+		return 1
+	}
+	y1, y2 := binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])
+	if y1 != y2 {
+		if y1 < y2 {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
+
+// Timeouts are the idle timeouts per transport, in packet time.
+type Timeouts struct {
+	TCP       time.Duration // established or half-open TCP
+	TCPClosed time.Duration // linger after FIN from both sides or RST
+	UDP       time.Duration
+	ICMP      time.Duration
+	Other     time.Duration
+}
+
+// DefaultTimeouts follow Suricata's defaults in spirit: long for TCP, short
+// for datagrams.
+var DefaultTimeouts = Timeouts{
+	TCP:       600 * time.Second,
+	TCPClosed: 5 * time.Second,
+	UDP:       60 * time.Second,
+	ICMP:      30 * time.Second,
+	Other:     60 * time.Second,
+}
+
+// idle lists, one per timeout class, so each list is ordered by last packet
+// time and its head is always the next to expire.
+const (
+	listTCP uint8 = iota
+	listTCPClosed
+	listUDP
+	listICMP
+	listOther
+	numLists
+)
+
+type idleList struct {
+	head, tail *Flow
+	n          int
+}
+
+func (l *idleList) remove(f *Flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else {
+		l.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else {
+		l.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+	l.n--
+}
+
+func (l *idleList) pushBack(f *Flow) {
+	f.prev, f.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = f
+	} else {
+		l.head = f
+	}
+	l.tail = f
+	l.n++
+}
+
+// flowTable tracks live flows: a map from key to flow, idle lists for
+// expiry, a bound with eviction of the longest-idle flow, and a free list so
+// that steady state allocates nothing.
+type flowTable struct {
+	flows    map[flowKey]*Flow
+	lists    [numLists]idleList
+	timeouts [numLists]time.Duration
+	max      int
+	free     []*Flow
+}
+
+func newFlowTable(max int, t Timeouts) *flowTable {
+	ft := &flowTable{
+		flows: make(map[flowKey]*Flow, min(max, 1<<16)),
+		max:   max,
+	}
+	ft.timeouts = [numLists]time.Duration{t.TCP, t.TCPClosed, t.UDP, t.ICMP, t.Other}
+	return ft
+}
+
+// fnv1a is FNV-1a over b: fixed, so the same input gives the same flow ids
+// on every run and machine.
+func fnv1a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func listFor(f *Flow) uint8 {
+	switch f.Proto {
+	case ProtoTCP:
+		if f.State == StateClosed {
+			return listTCPClosed
+		}
+		return listTCP
+	case ProtoUDP:
+		return listUDP
+	case ProtoICMP, ProtoICMPv6:
+		return listICMP
+	}
+	return listOther
+}
+
+// touch moves f to the back of its idle list (it just saw a packet), moving
+// it between lists when its class changed.
+func (t *flowTable) touch(f *Flow) {
+	want := listFor(f)
+	t.lists[f.list].remove(f)
+	f.list = want
+	t.lists[want].pushBack(f)
+}
+
+func (t *flowTable) get(k flowKey) *Flow { return t.flows[k] }
+
+// insert adds a new flow for k. The caller fills it in.
+func (t *flowTable) insert(k flowKey) *Flow {
+	var f *Flow
+	if n := len(t.free); n > 0 {
+		f = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		f = new(Flow)
+	}
+	f.key = k
+	t.flows[k] = f
+	return f
+}
+
+// link puts a freshly filled flow on its idle list.
+func (t *flowTable) link(f *Flow) {
+	f.list = listFor(f)
+	t.lists[f.list].pushBack(f)
+}
+
+// full reports whether inserting one more flow would exceed the bound.
+func (t *flowTable) full() bool { return t.max > 0 && len(t.flows) >= t.max }
+
+// oldest returns the flow idle the longest across all lists.
+func (t *flowTable) oldest() *Flow {
+	var o *Flow
+	for i := range t.lists {
+		h := t.lists[i].head
+		if h != nil && (o == nil || h.Last.Before(o.Last)) {
+			o = h
+		}
+	}
+	return o
+}
+
+// expired returns the head of some list if it expired at now, else nil.
+func (t *flowTable) expired(now time.Time) *Flow {
+	for i := range t.lists {
+		h := t.lists[i].head
+		if h != nil && now.Sub(h.Last) > t.timeouts[i] {
+			return h
+		}
+	}
+	return nil
+}
+
+// any returns some live flow (for draining), or nil.
+func (t *flowTable) any() *Flow {
+	return t.oldest()
+}
+
+// remove unlinks f from the table. The caller must be done with it before
+// calling release.
+func (t *flowTable) remove(f *Flow) {
+	t.lists[f.list].remove(f)
+	delete(t.flows, f.key)
+}
+
+// release recycles f.
+func (t *flowTable) release(f *Flow) {
+	*f = Flow{}
+	if len(t.free) < 4096 {
+		t.free = append(t.free, f)
+	}
+}
+
+// len returns the number of live flows.
+func (t *flowTable) len() int { return len(t.flows) }
+
+// flowID derives the 51-bit flow id from the key and the first packet time,
+// so the same input gives the same ids.
+func (t *flowTable) flowID(k *flowKey, start time.Time) uint64 {
+	var b [16 + 16 + 2 + 2 + 1 + 2 + 4 + 8]byte
+	copy(b[0:], k.addrLo[:])
+	copy(b[16:], k.addrHi[:])
+	binary.BigEndian.PutUint16(b[32:], k.portLo)
+	binary.BigEndian.PutUint16(b[34:], k.portHi)
+	b[36] = k.proto
+	binary.BigEndian.PutUint16(b[37:], k.vlan)
+	binary.BigEndian.PutUint32(b[39:], k.tunnel)
+	binary.BigEndian.PutUint64(b[43:], uint64(start.UnixNano()))
+	id := fnv1a(b[:]) & (1<<51 - 1)
+	if id == 0 {
+		id = 1
+	}
+	return id
+}
