@@ -1,0 +1,79 @@
+package sensor
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/rasentry/rasentry/classify"
+)
+
+// Summary counts what a run did, for the end-of-run report.
+type Summary struct {
+	Files        int
+	Errors       int // sources that ended in an error
+	Packets      uint64
+	Bytes        uint64
+	Flows        uint64 // flow records written
+	FlowsEvicted uint64
+	Labels       map[string]uint64 // flows per label
+	Alerts       uint64
+	Suppressed   uint64
+	Elapsed      time.Duration
+	Classifier   classify.Stats
+}
+
+func (s *Summary) countLabel(l classify.Label) {
+	if s.Labels == nil {
+		s.Labels = make(map[string]uint64)
+	}
+	s.Labels[l.String()]++
+}
+
+// PacketsPerSecond is the replay rate.
+func (s Summary) PacketsPerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Packets) / s.Elapsed.Seconds()
+}
+
+// WriteText prints the summary on one screen.
+func (s Summary) WriteText(w io.Writer) {
+	c := s.Classifier
+	fmt.Fprintf(w, "rasentry summary\n")
+	fmt.Fprintf(w, "  files      %d (%d with errors)\n", s.Files, s.Errors)
+	fmt.Fprintf(w, "  packets    %d (%s), %.0f packets/s over %s\n", s.Packets, humanBytes(s.Bytes), s.PacketsPerSecond(), s.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  not IP     %d, truncated %d, malformed IP %d, unsupported link %d\n", c.NotIP, c.Truncated, c.MalformedIP, c.UnsupportedLink)
+	fmt.Fprintf(w, "  fragments  %d datagrams reassembled, %d dropped\n", c.FragReassembled, c.FragDropped)
+	fmt.Fprintf(w, "  tunnels    %d inner packets, %d too deep\n", c.TunnelPackets, c.TunnelTooDeep)
+	fmt.Fprintf(w, "  flows      %d (timed out %d, closed %d, evicted %d, at end of input %d)\n",
+		s.Flows, c.FlowsTimedOut, c.FlowsClosed, s.FlowsEvicted, c.FlowsEnded-c.FlowsTimedOut-c.FlowsClosed-c.FlowsEvicted)
+	fmt.Fprintf(w, "  alerts     %d (%d suppressed)\n", s.Alerts, s.Suppressed)
+	if len(s.Labels) == 0 {
+		fmt.Fprintf(w, "  labels     none\n")
+		return
+	}
+	names := make([]string, 0, len(s.Labels))
+	for n := range s.Labels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "  labels     (flows)\n")
+	for _, n := range names {
+		fmt.Fprintf(w, "    %-22s %d\n", n, s.Labels[n])
+	}
+}
+
+func humanBytes(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
