@@ -489,7 +489,11 @@ func (c *Classifier) Flush(fn func([]Event)) {
 			if f == nil {
 				break
 			}
-			c.end(f, EndShutdown)
+			if f.State == StateClosed {
+				c.end(f, EndClosed) // its FIN or RST was seen; only the linger was cut short
+			} else {
+				c.end(f, EndShutdown)
+			}
 		}
 		if len(c.events) == 0 {
 			return

@@ -1,0 +1,82 @@
+package sensor
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rasentry/rasentry/alert"
+	"github.com/rasentry/rasentry/capture"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from the current output")
+
+// replayJSONL replays a capture with a fresh sensor and returns its records
+// as JSON lines, exactly as `rasentry replay` writes them.
+func replayJSONL(t *testing.T, path string) []byte {
+	t.Helper()
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var buf bytes.Buffer
+	sink := alert.NewWriterSink("buffer", &buf)
+	s := New(Config{Sink: sink})
+	if err := s.Replay(context.Background(), src); err != nil {
+		t.Fatalf("replay %s: %v", path, err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestGolden replays every capture in pcaps/ and compares the records with
+// pcaps/<name>.golden.jsonl (go test ./sensor -run Golden -update rewrites them).
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no captures in pcaps/ (%v)", err)
+	}
+	for _, pcap := range files {
+		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
+		t.Run(name, func(t *testing.T) {
+			got := replayJSONL(t, pcap)
+			golden := strings.TrimSuffix(pcap, ".pcap") + ".golden.jsonl"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./sensor -run Golden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+				for i := 0; i < max(len(gl), len(wl)); i++ {
+					var g, w string
+					if i < len(gl) {
+						g = gl[i]
+					}
+					if i < len(wl) {
+						w = wl[i]
+					}
+					if g != w {
+						t.Fatalf("%s differs from %s at line %d:\n got: %s\nwant: %s", pcap, golden, i+1, g, w)
+					}
+				}
+			}
+			// Same input, same bytes: a second run must match the first.
+			if again := replayJSONL(t, pcap); !bytes.Equal(again, got) {
+				t.Errorf("two replays of %s differ", pcap)
+			}
+		})
+	}
+}
