@@ -19,6 +19,30 @@ type Config struct {
 	MaxNames       int           // DNS names cached (default DefaultNames)
 	// Detectors run on every flow in this order; nil means DefaultDetectors().
 	Detectors []Detector
+	// Shared, when set, holds the tables this classifier shares with the
+	// other workers of a sensor; nil gives the classifier tables of its own.
+	Shared *Shared
+}
+
+// Shared holds the tables that tie flows together (expected listeners, DNS
+// names, sessions) and the counters. The workers of a sensor share one, so
+// related flows meet even when they are sharded to different workers.
+type Shared struct {
+	Expect   *ExpectTable
+	Names    *NameCache
+	Sessions *SessionTable
+	Counters *Counters
+}
+
+// NewShared returns tables sized by cfg (MaxExpected, MaxNames).
+func NewShared(cfg Config) *Shared {
+	ctrs := &Counters{}
+	return &Shared{
+		Expect:   NewExpectTable(cfg.MaxExpected, ctrs),
+		Names:    NewNameCache(cfg.MaxNames, ctrs),
+		Sessions: NewSessionTable(ctrs),
+		Counters: ctrs,
+	}
 }
 
 func (c *Config) setDefaults() {
@@ -116,7 +140,7 @@ type Classifier struct {
 	now     time.Time
 	sweptAt time.Time
 	stats   Stats
-	ctrs    Counters
+	shared  *Shared
 }
 
 // New returns a classifier.
@@ -133,11 +157,15 @@ func New(cfg Config) *Classifier {
 		c.dets = c.dets[:32]
 	}
 	c.allDone = uint32(1)<<len(c.dets) - 1
+	c.shared = cfg.Shared
+	if c.shared == nil {
+		c.shared = NewShared(cfg)
+	}
 	c.ctx = Context{
-		Expect:   NewExpectTable(cfg.MaxExpected, &c.ctrs),
-		Names:    NewNameCache(cfg.MaxNames, &c.ctrs),
-		Sessions: NewSessionTable(&c.ctrs),
-		Counters: &c.ctrs,
+		Expect:   c.shared.Expect,
+		Names:    c.shared.Names,
+		Sessions: c.shared.Sessions,
+		Counters: c.shared.Counters,
 	}
 	c.events = make([]Event, 0, 64)
 	return c
@@ -145,6 +173,9 @@ func New(cfg Config) *Classifier {
 
 // Detectors returns the detectors in the order they run.
 func (c *Classifier) Detectors() []Detector { return c.dets }
+
+// Now returns the classifier's packet clock.
+func (c *Classifier) Now() time.Time { return c.now }
 
 // Stats returns the classifier's counters.
 func (c *Classifier) Stats() Stats {
@@ -157,7 +188,10 @@ func (c *Classifier) Stats() Stats {
 }
 
 // Counters returns the detectors' and tables' event counters.
-func (c *Classifier) Counters() *Counters { return &c.ctrs }
+func (c *Classifier) Counters() *Counters { return c.shared.Counters }
+
+// Shared returns the tables the classifier uses.
+func (c *Classifier) Shared() *Shared { return c.shared }
 
 // Expectations returns the expected-listener table.
 func (c *Classifier) Expectations() *ExpectTable { return c.ctx.Expect }
@@ -284,6 +318,12 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 	}
 	k, _ := makeKey(src, dst, d.proto, d.vlan, tunnelID)
 	f := c.table.get(k)
+	if f != nil && c.now.Sub(f.Last) > c.table.timeouts[f.list] {
+		// Idle past its timeout but not swept yet: end it here, so the result
+		// does not depend on when sweeps happen (or on sharding).
+		c.expire(f)
+		f = nil
+	}
 	if f == nil {
 		f = c.newFlow(k, d, src, dst, depth, tun)
 	} else {
@@ -449,16 +489,21 @@ func (c *Classifier) maybeExpire() {
 			c.sweptAt = c.now
 			break
 		}
-		if f.State == StateClosed {
-			c.end(f, EndClosed)
-			c.stats.FlowsClosed++
-		} else {
-			c.end(f, EndTimeout)
-			c.stats.FlowsTimedOut++
-		}
+		c.expire(f)
 	}
 	if c.frag.pending() > 0 {
 		c.frag.expire(c.now)
+	}
+}
+
+// expire ends a flow that was idle past its timeout.
+func (c *Classifier) expire(f *Flow) {
+	if f.State == StateClosed {
+		c.end(f, EndClosed)
+		c.stats.FlowsClosed++
+	} else {
+		c.end(f, EndTimeout)
+		c.stats.FlowsTimedOut++
 	}
 }
 
@@ -480,14 +525,20 @@ func (c *Classifier) Advance(ts time.Time) []Event {
 }
 
 // Flush ends every live flow (end of input, shutdown), calling fn for each
-// batch of events. Flows end in order of their last packet.
-func (c *Classifier) Flush(fn func([]Event)) {
+// batch of events. Flows end in order of their last packet. ts is the time
+// of the end (the sensor passes the last packet time it saw on any worker);
+// flows already idle past their timeout then end as timed out.
+func (c *Classifier) Flush(ts time.Time, fn func([]Event)) {
 	for {
-		c.begin(c.now)
+		c.begin(ts)
 		for i := 0; i < 256; i++ {
 			f := c.table.oldest()
 			if f == nil {
 				break
+			}
+			if c.now.Sub(f.Last) > c.table.timeouts[f.list] {
+				c.expire(f)
+				continue
 			}
 			if f.State == StateClosed {
 				c.end(f, EndClosed) // its FIN or RST was seen; only the linger was cut short
@@ -541,4 +592,25 @@ func itoa(i int) string {
 		i /= 10
 	}
 	return string(b[n:])
+}
+
+// Add sums o into s (the sensor merges its workers' stats).
+func (s *Stats) Add(o Stats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.UnsupportedLink += o.UnsupportedLink
+	s.NotIP += o.NotIP
+	s.Truncated += o.Truncated
+	s.MalformedIP += o.MalformedIP
+	s.FlowsCreated += o.FlowsCreated
+	s.FlowsEnded += o.FlowsEnded
+	s.FlowsTimedOut += o.FlowsTimedOut
+	s.FlowsClosed += o.FlowsClosed
+	s.FlowsEvicted += o.FlowsEvicted
+	s.FlowsActive += o.FlowsActive
+	s.TunnelPackets += o.TunnelPackets
+	s.TunnelTooDeep += o.TunnelTooDeep
+	s.FragReassembled += o.FragReassembled
+	s.FragDropped += o.FragDropped
+	s.FragPending += o.FragPending
 }

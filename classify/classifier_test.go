@@ -40,7 +40,7 @@ func collect(t *testing.T, c *Classifier, link int, frames ...[]byte) []Flow {
 		_, evs := c.Packet(fr, link, len(fr), t0.Add(time.Duration(i)*time.Millisecond))
 		keep(evs)
 	}
-	c.Flush(keep)
+	c.Flush(c.Now(), keep)
 	return out
 }
 

@@ -2,6 +2,8 @@ package classify
 
 import (
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,16 +101,21 @@ func (c *Context) State(f *Flow) any { return f.DetectorState(c.Detector) }
 // SetState stores this detector's state in f.
 func (c *Context) SetState(f *Flow, v any) { f.SetDetectorState(c.Detector, v) }
 
-// Counters are the classifier's own event counts (malformed input, expiries).
-// They are plain integers: one classifier runs on one goroutine.
+// Counters are the classifier's event counts (malformed input, table
+// expiries). They are shared by the workers of a sensor, so every field is
+// atomic and the per-detector map has its own lock.
 type Counters struct {
-	Malformed           map[string]uint64 // per detector: payloads that looked like the protocol but were broken
-	ExpectationsAdded   uint64
-	ExpectationsMet     uint64
-	ExpectationsExpired uint64
-	ExpectationsDropped uint64 // dropped because the table was full
-	NamesCached         uint64
-	NamesEvicted        uint64
+	mu                  sync.Mutex
+	malformed           map[string]uint64 // per detector: payloads that looked like the protocol but were broken
+	ExpectationsAdded   atomic.Uint64
+	ExpectationsMet     atomic.Uint64
+	ExpectationsExpired atomic.Uint64
+	ExpectationsDropped atomic.Uint64 // dropped because the table was full
+	NamesCached         atomic.Uint64
+	NamesEvicted        atomic.Uint64
+	SessionsFormed      atomic.Uint64
+	SessionsExpired     atomic.Uint64
+	SessionsDropped     atomic.Uint64
 }
 
 // CountMalformed counts one malformed payload for the named detector.
@@ -116,8 +123,21 @@ func (c *Counters) CountMalformed(detector string) {
 	if c == nil {
 		return
 	}
-	if c.Malformed == nil {
-		c.Malformed = map[string]uint64{}
+	c.mu.Lock()
+	if c.malformed == nil {
+		c.malformed = map[string]uint64{}
 	}
-	c.Malformed[detector]++
+	c.malformed[detector]++
+	c.mu.Unlock()
+}
+
+// Malformed returns a copy of the malformed-payload counts per detector.
+func (c *Counters) Malformed() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.malformed))
+	for k, v := range c.malformed {
+		out[k] = v
+	}
+	return out
 }

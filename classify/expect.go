@@ -2,6 +2,8 @@ package classify
 
 import (
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +37,12 @@ type expectKey struct {
 	proto uint8
 }
 
-// ExpectTable is a bounded, time-limited table of expected listeners.
-// It is used from one goroutine.
+// ExpectTable is a bounded, time-limited table of expected listeners. It is
+// safe for concurrent use: the sensor's workers share one, since the flows a
+// listener ties together may be sharded to different workers.
 type ExpectTable struct {
+	mu       sync.Mutex
+	size     atomic.Int64 // len(entries), read without the lock on the hot path
 	max      int
 	entries  map[expectKey]*Expectation
 	counters *Counters
@@ -63,8 +68,11 @@ func (t *ExpectTable) Add(e Expectation) {
 	}
 	e.Addr = e.Addr.Unmap()
 	k := expectKey{e.Addr, e.Port, e.Proto}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	defer t.size.Store(int64(len(t.entries)))
 	if _, ok := t.entries[k]; !ok && len(t.entries) >= t.max {
-		t.Sweep(e.Created)
+		t.sweep(e.Created)
 		if len(t.entries) >= t.max {
 			t.dropSoonest()
 		}
@@ -72,15 +80,18 @@ func (t *ExpectTable) Add(e Expectation) {
 	ne := e
 	t.entries[k] = &ne
 	if t.counters != nil {
-		t.counters.ExpectationsAdded++
+		t.counters.ExpectationsAdded.Add(1)
 	}
 }
 
 // Remove deletes the expectation for a listener (a DeletePortMapping, say).
 func (t *ExpectTable) Remove(addr netip.Addr, port uint16, proto uint8) bool {
 	k := expectKey{addr.Unmap(), port, proto}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if _, ok := t.entries[k]; ok {
 		delete(t.entries, k)
+		t.size.Store(int64(len(t.entries)))
 		return true
 	}
 	return false
@@ -89,45 +100,58 @@ func (t *ExpectTable) Remove(addr netip.Addr, port uint16, proto uint8) bool {
 // Match returns the live expectation for a connection to addr:port, counting
 // it as met, or nil. An expired entry is removed and counted.
 func (t *ExpectTable) Match(addr netip.Addr, port uint16, proto uint8, now time.Time) *Expectation {
-	if len(t.entries) == 0 {
+	if t.size.Load() == 0 {
 		return nil
 	}
 	k := expectKey{addr.Unmap(), port, proto}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	e, ok := t.entries[k]
 	if !ok {
 		return nil
 	}
 	if now.After(e.Expires) {
 		delete(t.entries, k)
+		t.size.Store(int64(len(t.entries)))
 		if t.counters != nil {
-			t.counters.ExpectationsExpired++
+			t.counters.ExpectationsExpired.Add(1)
 		}
 		return nil
 	}
 	e.Met++
 	if t.counters != nil {
-		t.counters.ExpectationsMet++
+		t.counters.ExpectationsMet.Add(1)
 	}
 	return e
 }
 
 // Sweep removes every expectation that expired before now.
 func (t *ExpectTable) Sweep(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweep(now)
+	t.size.Store(int64(len(t.entries)))
+}
+
+func (t *ExpectTable) sweep(now time.Time) {
 	for k, e := range t.entries {
 		if now.After(e.Expires) {
 			delete(t.entries, k)
 			if t.counters != nil {
-				t.counters.ExpectationsExpired++
+				t.counters.ExpectationsExpired.Add(1)
 			}
 		}
 	}
 }
 
 // Len returns the number of live entries.
-func (t *ExpectTable) Len() int { return len(t.entries) }
+func (t *ExpectTable) Len() int { return int(t.size.Load()) }
 
-// Each calls fn for every entry (in no particular order).
+// Each calls fn for every entry (in no particular order), holding the
+// table's lock: fn must not call the table.
 func (t *ExpectTable) Each(fn func(*Expectation)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, e := range t.entries {
 		fn(e)
 	}
@@ -145,7 +169,7 @@ func (t *ExpectTable) dropSoonest() {
 	if !first {
 		delete(t.entries, victim)
 		if t.counters != nil {
-			t.counters.ExpectationsDropped++
+			t.counters.ExpectationsDropped.Add(1)
 		}
 	}
 }

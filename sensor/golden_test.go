@@ -6,11 +6,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/rasentry/rasentry/alert"
 	"github.com/rasentry/rasentry/capture"
+	"github.com/rasentry/rasentry/internal/corpus"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
@@ -80,3 +82,43 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkersGiveSameRecords checks that sharding over several workers
+// yields the same records as one worker (in another order).
+func TestWorkersGiveSameRecords(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
+	if root := corpusRootForTest(); root != "" {
+		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
+		files = append(files, more...)
+	}
+	for _, pcap := range files {
+		one := sortedLines(replayWith(t, pcap, 1))
+		three := sortedLines(replayWith(t, pcap, 3))
+		if one != three {
+			t.Errorf("%s: 1 worker and 3 workers give different records", pcap)
+		}
+	}
+}
+
+func replayWith(t *testing.T, path string, workers int) []byte {
+	t.Helper()
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var buf bytes.Buffer
+	sink := alert.NewWriterSink("buffer", &buf)
+	s := New(Config{Sink: sink, Workers: workers})
+	_ = s.Replay(context.Background(), src)
+	_ = sink.Close()
+	return buf.Bytes()
+}
+
+func sortedLines(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func corpusRootForTest() string { return corpus.Root() }

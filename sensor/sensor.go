@@ -1,6 +1,6 @@
 // Package sensor is rasentry's pipeline: it reads packets from a capture
-// source, runs them through the classifier, and turns the classifier's
-// events into records for the sinks.
+// source, shards them over workers by host pair, runs each worker's
+// classifier, and turns the classifier's events into records for the sinks.
 package sensor
 
 import (
@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,21 +22,31 @@ import (
 // Config is what a sensor is built from.
 type Config struct {
 	Classify classify.Config
-	Records  alert.Options
-	Sink     alert.Sink
-	Logger   *zap.Logger
+	// Workers is the number of classifier goroutines; 1 (the default)
+	// classifies on the reading goroutine and gives deterministic output order.
+	Workers int
+	Records alert.Options
+	Sink    alert.Sink
+	Logger  *zap.Logger
 	// Progress, when set, is called about every second of wall time with the
 	// packets and bytes read so far from the current source.
 	Progress func(packets, bytes uint64)
 }
 
-// Sensor runs the pipeline. It is used from one goroutine.
+// Sensor runs the pipeline.
 type Sensor struct {
 	cfg     Config
-	cls     *classify.Classifier
 	log     *zap.Logger
-	summary Summary
+	shared  *classify.Shared
+	workers []*worker
+	files   int
+	errors  int
+	packets uint64
+	bytes   uint64
+	elapsed time.Duration
+	failed  atomic.Bool // a sink failed: stop reading
 	sinkErr error
+	errOnce sync.Once
 }
 
 // New returns a sensor.
@@ -42,11 +54,22 @@ func New(cfg Config) *Sensor {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Sensor{cfg: cfg, cls: classify.New(cfg.Classify), log: cfg.Logger}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	s := &Sensor{cfg: cfg, log: cfg.Logger}
+	s.shared = classify.NewShared(cfg.Classify)
+	cc := cfg.Classify
+	cc.Shared = s.shared
+	for i := 0; i < cfg.Workers; i++ {
+		wc := cc
+		if cc.Detectors == nil {
+			wc.Detectors = classify.DefaultDetectors()
+		}
+		s.workers = append(s.workers, &worker{s: s, cls: classify.New(wc)})
+	}
+	return s
 }
-
-// Classifier returns the sensor's classifier (for stats).
-func (s *Sensor) Classifier() *classify.Classifier { return s.cls }
 
 // Replay reads src to its end (or until ctx is cancelled), then ends every
 // live flow so each gets its record. Packets read before an error are
@@ -54,89 +77,224 @@ func (s *Sensor) Classifier() *classify.Classifier { return s.cls }
 // the problem.
 func (s *Sensor) Replay(ctx context.Context, src capture.Source) error {
 	start := time.Now()
-	s.summary.Files++
-	defer func() {
-		st := src.Stats()
-		s.summary.Packets += st.Packets
-		s.summary.Bytes += st.Bytes
-		s.summary.Elapsed += time.Since(start)
-	}()
+	s.files++
 	var readErr error
-	lastProgress := start
-	for n := uint64(0); ; n++ {
-		if n&1023 == 0 {
-			if ctx.Err() != nil {
-				readErr = ctx.Err()
-				break
-			}
-			if s.cfg.Progress != nil && time.Since(lastProgress) > time.Second {
-				st := src.Stats()
-				s.cfg.Progress(st.Packets, st.Bytes)
-				lastProgress = time.Now()
-			}
-		}
-		p, err := src.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
-			}
-			break
-		}
-		_, events := s.cls.Packet(p.Data, p.LinkType, p.Length, p.Time)
-		if len(events) > 0 {
-			s.handle(events)
-		}
-		if s.sinkErr != nil {
-			break
+	if len(s.workers) == 1 {
+		readErr = s.readSerial(ctx, src)
+	} else {
+		readErr = s.readParallel(ctx, src)
+	}
+	var end time.Time
+	for _, w := range s.workers {
+		if t := w.cls.Now(); t.After(end) {
+			end = t
 		}
 	}
-	s.cls.Flush(s.handle)
+	for _, w := range s.workers {
+		w.cls.Flush(end, w.handle)
+	}
+	st := src.Stats()
+	s.packets += st.Packets
+	s.bytes += st.Bytes
+	s.elapsed += time.Since(start)
 	if s.sinkErr != nil {
 		return s.sinkErr
 	}
+	if errors.Is(readErr, io.EOF) {
+		readErr = nil
+	}
 	if readErr != nil && !errors.Is(readErr, context.Canceled) {
-		s.summary.Errors++
+		s.errors++
 	}
 	return readErr
 }
 
+// readSerial classifies on the reading goroutine.
+func (s *Sensor) readSerial(ctx context.Context, src capture.Source) error {
+	w := s.workers[0]
+	tick := newTicker(s.cfg.Progress, src)
+	for n := uint64(0); ; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			tick.maybe()
+			if s.failed.Load() {
+				return nil
+			}
+		}
+		p, err := src.Next()
+		if err != nil {
+			return err
+		}
+		w.packet(p.Data, p.LinkType, p.Length, p.Time)
+	}
+}
+
+// A batch carries copies of packets from the reader to one worker.
+type batch struct {
+	data []byte
+	pkts []batchPacket
+}
+
+type batchPacket struct {
+	off, n, wire, link int
+	ts                 time.Time
+}
+
+const (
+	batchPackets = 256
+	batchBytes   = 512 << 10
+)
+
+// readParallel shards packets by host pair over the workers in batches.
+func (s *Sensor) readParallel(ctx context.Context, src capture.Source) error {
+	nw := len(s.workers)
+	free := make(chan *batch, nw*8)
+	for i := 0; i < nw*8; i++ {
+		free <- &batch{data: make([]byte, 0, batchBytes+65536), pkts: make([]batchPacket, 0, batchPackets)}
+	}
+	ins := make([]chan *batch, nw)
+	var wg sync.WaitGroup
+	for i, w := range s.workers {
+		ins[i] = make(chan *batch, 4)
+		wg.Add(1)
+		go func(w *worker, in <-chan *batch) {
+			defer wg.Done()
+			for b := range in {
+				for _, p := range b.pkts {
+					w.packet(b.data[p.off:p.off+p.n], p.link, p.wire, p.ts)
+				}
+				b.data, b.pkts = b.data[:0], b.pkts[:0]
+				free <- b
+			}
+		}(w, ins[i])
+	}
+	cur := make([]*batch, nw)
+	for i := range cur {
+		cur[i] = <-free
+	}
+	send := func(i int) {
+		ins[i] <- cur[i]
+		cur[i] = <-free
+	}
+	tick := newTicker(s.cfg.Progress, src)
+	var err error
+	for n := uint64(0); ; n++ {
+		if n&1023 == 0 {
+			if err = ctx.Err(); err != nil {
+				break
+			}
+			tick.maybe()
+			if s.failed.Load() {
+				break
+			}
+		}
+		var p capture.Packet
+		p, err = src.Next()
+		if err != nil {
+			break
+		}
+		i := int(classify.ShardKey(p.Data, p.LinkType) % uint32(nw))
+		b := cur[i]
+		b.pkts = append(b.pkts, batchPacket{off: len(b.data), n: len(p.Data), wire: p.Length, link: p.LinkType, ts: p.Time})
+		b.data = append(b.data, p.Data...)
+		if len(b.pkts) == batchPackets || len(b.data) >= batchBytes {
+			send(i)
+		}
+	}
+	for i := range cur {
+		if len(cur[i].pkts) > 0 {
+			ins[i] <- cur[i]
+		}
+		close(ins[i])
+	}
+	wg.Wait()
+	return err
+}
+
+// ticker calls a progress function about once a second.
+type ticker struct {
+	fn   func(uint64, uint64)
+	src  capture.Source
+	last time.Time
+}
+
+func newTicker(fn func(uint64, uint64), src capture.Source) *ticker {
+	return &ticker{fn: fn, src: src, last: time.Now()}
+}
+
+func (t *ticker) maybe() {
+	if t.fn != nil && time.Since(t.last) > time.Second {
+		st := t.src.Stats()
+		t.fn(st.Packets, st.Bytes)
+		t.last = time.Now()
+	}
+}
+
+// sinkFailed records the first sink error and stops the reader.
+func (s *Sensor) sinkFailed(err error) {
+	s.errOnce.Do(func() {
+		s.sinkErr = err
+		s.failed.Store(true)
+		s.log.Error("sink failed", zap.Error(err))
+	})
+}
+
+// Summary returns what the sensor has done so far.
+func (s *Sensor) Summary() Summary {
+	sum := Summary{Files: s.files, Errors: s.errors, Packets: s.packets, Bytes: s.bytes, Elapsed: s.elapsed}
+	for _, w := range s.workers {
+		sum.add(&w.sum)
+		sum.Classifier.Add(w.cls.Stats())
+	}
+	return sum
+}
+
+// worker is one classifier and the handling of its events.
+type worker struct {
+	s   *Sensor
+	cls *classify.Classifier
+	sum Summary
+}
+
+func (w *worker) packet(data []byte, link, wire int, ts time.Time) {
+	_, events := w.cls.Packet(data, link, wire, ts)
+	if len(events) > 0 {
+		w.handle(events)
+	}
+}
+
 // handle turns classifier events into records.
-func (s *Sensor) handle(events []classify.Event) {
+func (w *worker) handle(events []classify.Event) {
 	for i := range events {
 		ev := &events[i]
 		switch ev.Kind {
 		case classify.EventFlowEnded:
-			s.flowEnded(ev.Flow)
+			w.flowEnded(ev.Flow)
 		case classify.EventLabelled:
 			// The policy engine decides here (issue 6); labels are counted at flow end.
 		}
 	}
 }
 
-func (s *Sensor) flowEnded(f *classify.Flow) {
-	s.summary.Flows++
+func (w *worker) flowEnded(f *classify.Flow) {
+	w.sum.Flows++
 	if f.Reason == classify.EndEvicted {
-		s.summary.FlowsEvicted++
+		w.sum.FlowsEvicted++
 	}
 	for _, l := range f.Labels.Labels() {
-		s.summary.countLabel(l)
+		w.sum.countLabel(l)
 	}
-	s.write(alert.NewFlowRecord(f, s.cfg.Records))
+	w.write(alert.NewFlowRecord(f, w.s.cfg.Records))
 }
 
-func (s *Sensor) write(r alert.Record) {
-	if s.cfg.Sink == nil || s.sinkErr != nil {
+func (w *worker) write(r alert.Record) {
+	sink := w.s.cfg.Sink
+	if sink == nil || w.s.failed.Load() {
 		return
 	}
-	if err := s.cfg.Sink.Write(r); err != nil {
-		s.sinkErr = fmt.Errorf("sensor: writing %s record: %w", r.EventType(), err)
-		s.log.Error("sink failed", zap.Error(err))
+	if err := sink.Write(r); err != nil {
+		w.s.sinkFailed(fmt.Errorf("sensor: writing %s record: %w", r.EventType(), err))
 	}
-}
-
-// Summary returns what the sensor has done so far.
-func (s *Sensor) Summary() Summary {
-	sum := s.summary
-	sum.Classifier = s.cls.Stats()
-	return sum
 }

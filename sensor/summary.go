@@ -24,6 +24,20 @@ type Summary struct {
 	Classifier   classify.Stats
 }
 
+// add merges a worker's counts into s.
+func (s *Summary) add(o *Summary) {
+	s.Flows += o.Flows
+	s.FlowsEvicted += o.FlowsEvicted
+	s.Alerts += o.Alerts
+	s.Suppressed += o.Suppressed
+	for k, v := range o.Labels {
+		if s.Labels == nil {
+			s.Labels = make(map[string]uint64)
+		}
+		s.Labels[k] += v
+	}
+}
+
 func (s *Summary) countLabel(l classify.Label) {
 	if s.Labels == nil {
 		s.Labels = make(map[string]uint64)

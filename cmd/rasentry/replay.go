@@ -44,11 +44,12 @@ still reported), 2 for a usage or configuration error.`,
 	f.Duration("timeout-icmp", classify.DefaultTimeouts.ICMP, "idle timeout of ICMP flows")
 	f.Duration("timeout-other", classify.DefaultTimeouts.Other, "idle timeout of other IP flows")
 	f.Uint16("community-id-seed", 0, "Community ID seed")
+	f.Int("workers", 1, "classifier goroutines; packets are sharded by host pair (1 keeps output order deterministic)")
 	for key, flag := range map[string]string{
 		"output.eve": "eve", "replay.realtime": "realtime", "replay.summary": "summary",
 		"flow.max": "max-flows", "flow.timeout.tcp": "timeout-tcp", "flow.timeout.tcp_closed": "timeout-tcp-closed",
 		"flow.timeout.udp": "timeout-udp", "flow.timeout.icmp": "timeout-icmp", "flow.timeout.other": "timeout-other",
-		"output.community_id_seed": "community-id-seed",
+		"output.community_id_seed": "community-id-seed", "sensor.workers": "workers",
 	} {
 		bind(a.v, f, key, flag)
 	}
@@ -95,6 +96,7 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 	}
 	s := sensor.New(sensor.Config{
 		Classify: a.classifyConfig(),
+		Workers:  a.v.GetInt("sensor.workers"),
 		Records:  alert.Options{CommunityIDSeed: uint16(a.v.GetUint("output.community_id_seed"))},
 		Sink:     sink,
 		Logger:   a.log,
