@@ -4,8 +4,6 @@
 package alert
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/netip"
 	"time"
 
@@ -69,61 +67,7 @@ type Rasentry struct {
 
 // MarshalJSON writes the fields in a fixed order, evidence items under
 // their detector names.
-func (r Rasentry) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(`{"labels":`)
-	writeJSON(&b, r.Labels)
-	if len(r.Confidence) > 0 {
-		b.WriteString(`,"confidence":`)
-		writeJSON(&b, r.Confidence) // encoding/json sorts map keys
-	}
-	if r.Session != "" {
-		b.WriteString(`,"session":`)
-		writeJSON(&b, r.Session)
-		b.WriteString(`,"mode":`)
-		writeJSON(&b, r.Mode)
-	}
-	if r.Decision != "" {
-		b.WriteString(`,"decision":`)
-		writeJSON(&b, r.Decision)
-	}
-	if r.Enforced != nil {
-		b.WriteString(`,"enforced":`)
-		writeJSON(&b, *r.Enforced)
-	}
-	if r.PolicyRule != "" {
-		b.WriteString(`,"policy_rule":`)
-		writeJSON(&b, r.PolicyRule)
-	}
-	if r.NetworkDirection != "" {
-		b.WriteString(`,"network_direction":`)
-		writeJSON(&b, r.NetworkDirection)
-	}
-	if r.Evidence != nil {
-		var err error
-		r.Evidence.Each(func(name string, v any) {
-			if err != nil {
-				return
-			}
-			b.WriteByte(',')
-			writeJSON(&b, name)
-			b.WriteByte(':')
-			var raw []byte
-			raw, err = json.Marshal(v)
-			b.Write(raw)
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-func writeJSON(b *bytes.Buffer, v any) {
-	raw, _ := json.Marshal(v) // strings, slices and maps of strings cannot fail
-	b.Write(raw)
-}
+func (r Rasentry) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 
 // FlowRecord is an `"event_type": "flow"` record, written when a flow ends.
 type FlowRecord struct {

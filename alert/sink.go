@@ -24,6 +24,7 @@ type WriterSink struct {
 	w      *bufio.Writer
 	closer io.Closer
 	enc    *json.Encoder
+	buf    []byte
 }
 
 // NewWriterSink writes JSON lines to w; name appears in error messages.
@@ -51,6 +52,17 @@ func OpenFileSink(path string) (*WriterSink, error) {
 func (s *WriterSink) Write(r Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if a, ok := r.(appender); ok {
+		b, err := a.AppendJSON(s.buf[:0])
+		if err != nil {
+			return fmt.Errorf("alert: %s: %w", s.name, err)
+		}
+		s.buf = append(b, '\n')
+		if _, err := s.w.Write(s.buf); err != nil {
+			return fmt.Errorf("alert: %s: %w", s.name, err)
+		}
+		return nil
+	}
 	if err := s.enc.Encode(r); err != nil {
 		return fmt.Errorf("alert: %s: %w", s.name, err)
 	}

@@ -70,7 +70,7 @@ func communityIDInput(buf []byte, seed uint16, src, dst netip.Addr, sport, dport
 	n := 0
 	buf[0], buf[1] = byte(seed>>8), byte(seed)
 	n = 2
-	if src.Is4() {
+	if src.Is4() && dst.Is4() {
 		a, b := src.As4(), dst.As4()
 		n += copy(buf[n:], a[:])
 		n += copy(buf[n:], b[:])

@@ -3,6 +3,7 @@ package sensor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -122,3 +123,39 @@ func sortedLines(b []byte) string {
 }
 
 func corpusRootForTest() string { return corpus.Root() }
+
+// TestHandEncodingMatchesEncodingJSON checks every record of the bundled
+// captures and the corpus: the hand-written encoder writes what
+// encoding/json would.
+func TestHandEncodingMatchesEncodingJSON(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
+	if root := corpusRootForTest(); root != "" {
+		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
+		files = append(files, more...)
+	}
+	n := 0
+	for _, pcap := range files {
+		recs, _ := replayFile(t, pcap)
+		for _, r := range recs {
+			a, ok := r.(interface{ AppendJSON([]byte) ([]byte, error) })
+			if !ok {
+				continue
+			}
+			got, err := a.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(r); err != nil {
+				t.Fatal(err)
+			}
+			if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+				t.Fatalf("%s:\n got %s\nwant %s", pcap, got, want)
+			}
+			n++
+		}
+	}
+	t.Logf("%d records compared", n)
+}
