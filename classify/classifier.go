@@ -17,6 +17,7 @@ type Config struct {
 	FragTimeout    time.Duration // how long an incomplete datagram is held (default 30s)
 	MaxExpected    int           // expected listeners held (default DefaultExpectations)
 	MaxNames       int           // DNS names cached (default DefaultNames)
+	Sessions       SessionConfig // session assembly windows and bounds
 	// Detectors run on every flow in this order; nil means DefaultDetectors().
 	Detectors []Detector
 	// Shared, when set, holds the tables this classifier shares with the
@@ -40,7 +41,7 @@ func NewShared(cfg Config) *Shared {
 	return &Shared{
 		Expect:   NewExpectTable(cfg.MaxExpected, ctrs),
 		Names:    NewNameCache(cfg.MaxNames, ctrs),
-		Sessions: NewSessionTable(ctrs),
+		Sessions: NewSessionTableConfig(cfg.Sessions, ctrs),
 		Counters: ctrs,
 	}
 }
@@ -351,6 +352,9 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 		c.table.touch(f)
 	}
 	if f.Labels != before {
+		if s := c.ctx.Sessions.Observe(f, c.now); s != nil {
+			c.events = append(c.events, Event{Kind: EventSession, Flow: f, Session: s})
+		}
 		c.events = append(c.events, Event{Kind: EventLabelled, Flow: f, New: f.Labels &^ before})
 	}
 	return f
@@ -510,6 +514,9 @@ func (c *Classifier) expire(f *Flow) {
 // end removes f from the table and reports it.
 func (c *Classifier) end(f *Flow, why EndReason) {
 	c.table.remove(f)
+	if s := c.ctx.Sessions.SessionOf(f.ID); s != nil {
+		f.Ext().Session = s // a member that outlived the session's forming
+	}
 	f.Reason = why
 	c.stats.FlowsEnded++
 	c.events = append(c.events, Event{Kind: EventFlowEnded, Flow: f})
