@@ -514,6 +514,14 @@ func (c *Classifier) expire(f *Flow) {
 // end removes f from the table and reports it.
 func (c *Classifier) end(f *Flow, why EndReason) {
 	c.table.remove(f)
+	if f.inspecting && f.ext != nil && f.ext.detectState != nil {
+		for i, det := range c.dets {
+			if fe, ok := det.(FlowEnder); ok && f.doneMask&(1<<i) == 0 && i < len(f.ext.detectState) && f.ext.detectState[i] != nil {
+				c.ctx.Detector = i
+				fe.FlowEnded(&c.ctx, f)
+			}
+		}
+	}
 	if s := c.ctx.Sessions.SessionOf(f.ID); s != nil {
 		f.Ext().Session = s // a member that outlived the session's forming
 	}

@@ -26,6 +26,14 @@ type Detector interface {
 	Inspect(ctx *Context, f *Flow, seg *Segment) Status
 }
 
+// FlowEnder is implemented by detectors that hold resources in a flow's
+// state beyond memory the collector frees (a shared byte budget, say): the
+// classifier calls FlowEnded when a flow ends while the detector still
+// follows it.
+type FlowEnder interface {
+	FlowEnded(ctx *Context, f *Flow)
+}
+
 // Status is a detector's answer to one segment.
 type Status uint8
 

@@ -4,5 +4,7 @@ package classify
 // order they run. The order matters only for cost: cheap, selective
 // detectors first.
 func DefaultDetectors() []Detector {
-	return []Detector{}
+	return []Detector{
+		NewInvitationDetector(InvitationOptions{}),
+	}
 }
