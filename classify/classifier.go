@@ -454,7 +454,8 @@ func (c *Classifier) inspect(f *Flow, d *decoded, dir Direction, src, dst netipA
 	}
 	s := &c.seg
 	*s = Segment{Dir: dir, Payload: payload, Time: c.now, TCPFlags: d.tcpFlags, Gap: gap, Src: src, Dst: dst,
-		Index: int(f.Pkts[dir]) - 1}
+		Index: int(f.segs[dir])}
+	f.segs[dir]++
 	for i, det := range c.dets {
 		bit := uint32(1) << i
 		if f.doneMask&bit != 0 {

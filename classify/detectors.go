@@ -5,6 +5,7 @@ package classify
 // detectors first.
 func DefaultDetectors() []Detector {
 	return []Detector{
+		NewRDPDetector(RDPOptions{}),
 		NewInvitationDetector(InvitationOptions{}),
 	}
 }

@@ -70,7 +70,7 @@ func (t *ExpectTable) Add(e Expectation) {
 	k := expectKey{e.Addr, e.Port, e.Proto}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	defer t.size.Store(int64(len(t.entries)))
+	defer func() { t.size.Store(int64(len(t.entries))) }()
 	if _, ok := t.entries[k]; !ok && len(t.entries) >= t.max {
 		t.sweep(e.Created)
 		if len(t.entries) >= t.max {

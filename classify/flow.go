@@ -119,6 +119,7 @@ type Flow struct {
 	inspecting bool
 	doneMask   uint32    // detectors that need no more of this flow
 	fed        [2]uint32 // payload bytes fed to detectors per direction
+	segs       [2]uint32 // payload segments fed to detectors per direction
 	nextSeq    [2]uint32 // next expected TCP sequence number per direction
 	seqKnown   [2]bool
 	finSeen    [2]bool

@@ -127,7 +127,7 @@ func (s *Sensor) readSerial(ctx context.Context, src capture.Source) error {
 		if err != nil {
 			return err
 		}
-		w.packet(p.Data, p.LinkType, p.Length, p.Time)
+		w.packet(p.Data, int(p.LinkType), p.Length, p.Time)
 	}
 }
 
@@ -195,9 +195,9 @@ func (s *Sensor) readParallel(ctx context.Context, src capture.Source) error {
 		if err != nil {
 			break
 		}
-		i := int(classify.ShardKey(p.Data, p.LinkType) % uint32(nw))
+		i := int(classify.ShardKey(p.Data, int(p.LinkType)) % uint32(nw))
 		b := cur[i]
-		b.pkts = append(b.pkts, batchPacket{off: len(b.data), n: len(p.Data), wire: p.Length, link: p.LinkType, ts: p.Time})
+		b.pkts = append(b.pkts, batchPacket{off: len(b.data), n: len(p.Data), wire: p.Length, link: int(p.LinkType), ts: p.Time})
 		b.data = append(b.data, p.Data...)
 		if len(b.pkts) == batchPackets || len(b.data) >= batchBytes {
 			send(i)
