@@ -138,3 +138,67 @@ func PairKey(proto string, a, b netip.AddrPort) string {
 	}
 	return proto + " " + x + " " + y
 }
+
+// OracleFlow is one row of oracles/<family>/<file>.flows.tsv: a flow of
+// interest as tshark labelled it.
+type OracleFlow struct {
+	Family, Proto  string // proto: "tcp" or "udp"
+	Client, Server netip.AddrPort
+	TsharkLabel    string
+	NDPILabel      string
+}
+
+// PortOnly reports whether the oracle knows the flow only by its port
+// (no dissector recognised it).
+func (o OracleFlow) PortOnly() bool { return strings.Contains(o.TsharkLabel, "(port-only)") }
+
+// Kind is the tshark label's protocol word: rdp, rdp-udp, dcerpc, teredo,
+// ssdp, upnp-http.
+func (o OracleFlow) Kind() string {
+	k := o.TsharkLabel
+	if i := strings.IndexAny(k, "([ "); i >= 0 {
+		k = k[:i]
+	}
+	return k
+}
+
+// Flows reads the flows-of-interest oracle of a capture (nil when it has none).
+func Flows(root string, e Entry) ([]OracleFlow, error) {
+	name := filepath.Join(root, "oracles", e.Family, filepath.Base(e.Path)+".flows.tsv")
+	f, err := os.Open(name)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []OracleFlow
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	first := true
+	for sc.Scan() {
+		if first {
+			first = false
+			continue
+		}
+		c := strings.Split(sc.Text(), "\t")
+		if len(c) < 6 {
+			continue
+		}
+		cl, err1 := parseEndpoint(strings.Trim(c[2], "[]"))
+		sv, err2 := parseEndpoint(strings.Trim(c[3], "[]"))
+		if err1 != nil || err2 != nil {
+			cl, err1 = parseBracketed(c[2])
+			sv, err2 = parseBracketed(c[3])
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("%s: cannot parse endpoints %q %q", name, c[2], c[3])
+			}
+		}
+		out = append(out, OracleFlow{Family: c[0], Proto: c[1], Client: cl, Server: sv, TsharkLabel: c[4], NDPILabel: c[5]})
+	}
+	return out, sc.Err()
+}
+
+// parseBracketed reads "[v6addr]:port".
+func parseBracketed(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }
