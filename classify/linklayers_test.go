@@ -196,7 +196,6 @@ func TestNFLOG(t *testing.T) {
 	}
 }
 
-
 // TestLinkLayersPacketAPI: the registered decoders work through
 // gopacket.NewPacket too.
 func TestLinkLayersPacketAPI(t *testing.T) {

@@ -571,7 +571,6 @@ func TestRDPDetectorTCP(t *testing.T) {
 	}
 }
 
-
 func checkRDPResult(t *testing.T, f *Flow, want map[Label]Confidence, ev *RDPEvidence, app string) {
 	t.Helper()
 	got := map[Label]Confidence{}
