@@ -6,6 +6,11 @@ package classify
 func DefaultDetectors() []Detector {
 	return []Detector{
 		NewRDPDetector(RDPOptions{}),
+		NewTeredoDetector(TeredoOptions{}),
+		NewPNRPDetector(PNRPOptions{}),
+		NewSSDPDetector(SSDPOptions{}),
+		NewUPnPDetector(UPnPOptions{}),
+		NewDNSDetector(DNSOptions{}),
 		NewInvitationDetector(InvitationOptions{}),
 	}
 }
