@@ -30,6 +30,9 @@ var oracleLabel = map[string]struct {
 // Oracle rows that are wrong, with the reason (see the corpus README).
 var oracleErrors = map[string]string{
 	"dcerpc/markofu-ppa-evilprogram.pcap udp 1434": "SQL Slammer, not DCE/RPC: tshark's connectionless heuristic is wrong",
+	// A bare "M-SEARCH * HTTP/1.1" line with none of SSDP's headers (ST, MAN)
+	// to UDP 32412: Plex GDM discovery borrowing the start line, not SSDP.
+	"upnp/ndpi-ssdp-m-search.pcap udp 32412": "Plex GDM discovery, not SSDP",
 }
 
 func oracleErrorFor(e corpus.Entry, o corpus.OracleFlow) (string, bool) {
