@@ -1,7 +1,6 @@
 package classify
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
@@ -9,7 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net/http"
+	"net/http/httputil"
 	"net/mail"
 	"net/netip"
 	"regexp"
@@ -98,8 +97,23 @@ type InviteAddress struct {
 
 type invitationState struct {
 	carrier string
-	buf     [2][]byte // per direction
+	buf     [2][]byte // per direction: bytes kept for the message being read
+	dir     [2]streamState
 	found   bool
+}
+
+// streamState follows one direction of a carrier stream incrementally, so
+// each byte is looked at a bounded number of times.
+type streamState struct {
+	scanned  int  // bytes of buf already searched for the current delimiter
+	skip     int  // body bytes still to pass over without keeping them
+	inBody   bool // HTTP: the head is parsed, buf holds the body
+	bodyLen  int  // HTTP: Content-Length, or -1 for chunked, -2 until close
+	chunked  bool
+	gzipped  bool
+	name     string
+	messages int
+	done     bool // nothing more to read in this direction
 }
 
 // Carrier recognition from the first payload bytes.
@@ -164,13 +178,30 @@ func (d *InvitationDetector) Inspect(ctx *Context, f *Flow, seg *Segment) Status
 		d.release(st)
 		return Done // a hole in the stream: a file cannot be rebuilt
 	}
-	if d.held.Add(int64(len(seg.Payload))) > d.opt.MaxTotalBytes {
-		d.held.Add(-int64(len(seg.Payload)))
+	ds := &st.dir[seg.Dir]
+	p := seg.Payload
+	if ds.done {
+		if st.dir[1-seg.Dir].done {
+			d.release(st)
+			return Done
+		}
+		return Continue
+	}
+	if ds.skip > 0 { // an uninteresting HTTP body: pass over it unkept
+		n := min(ds.skip, len(p))
+		ds.skip -= n
+		p = p[n:]
+		if len(p) == 0 {
+			return Continue
+		}
+	}
+	if d.held.Add(int64(len(p))) > d.opt.MaxTotalBytes {
+		d.held.Add(-int64(len(p)))
 		d.gaveUp.Add(1)
 		d.release(st)
 		return Done
 	}
-	st.buf[seg.Dir] = append(st.buf[seg.Dir], seg.Payload...)
+	st.buf[seg.Dir] = append(st.buf[seg.Dir], p...)
 	if st.carrier == "ftp-data" && len(st.buf[seg.Dir]) >= 4096 && !looksLikeIncident(st.buf[seg.Dir][:4096]) {
 		d.release(st)
 		return Done // some other XML file
@@ -213,8 +244,11 @@ func (d *InvitationDetector) scan(ctx *Context, f *Flow, st *invitationState, di
 	case "http":
 		return d.scanHTTP(ctx, f, st, dir)
 	case "ftp-data":
+		ds := &st.dir[dir]
 		b := st.buf[dir]
-		if bytes.Contains(b, utf16le("</UPLOADINFO>")) || bytes.Contains(b, []byte("</UPLOADINFO>")) || bytes.Contains(b, utf16le("/>")) && looksComplete(b) {
+		from := max(0, ds.scanned-len(endUTF16))
+		ds.scanned = len(b)
+		if bytes.Contains(b[from:], endUTF16) || bytes.Contains(b[from:], endUTF8) {
 			d.found(ctx, f, st, b, "")
 			return true
 		}
@@ -222,38 +256,73 @@ func (d *InvitationDetector) scan(ctx *Context, f *Flow, st *invitationState, di
 	return false
 }
 
-func looksComplete(b []byte) bool {
-	return bytes.Contains(b, utf16le("</UPLOADINFO>")) || bytes.Contains(b, []byte("</UPLOADINFO>"))
-}
+var (
+	endUTF8  = []byte("</UPLOADINFO>")
+	endUTF16 = utf16le("</UPLOADINFO>")
+)
 
-// scanSMTP waits for the DATA section's end, then walks the MIME parts.
+// scanSMTP follows the client's commands until DATA, keeps the message
+// until its terminating dot line, and walks its MIME parts once.
 func (d *InvitationDetector) scanSMTP(ctx *Context, f *Flow, st *invitationState) bool {
-	b := st.buf[ToServer]
-	i := indexFold(b, "\r\nDATA\r\n")
-	if i < 0 {
-		if !hasPrefixFold(b, "DATA\r\n") {
+	ds := &st.dir[ToServer]
+	for {
+		b := st.buf[ToServer]
+		if !ds.inBody {
+			// Command phase: consume whole lines; keep at most one partial line.
+			i := bytes.LastIndexByte(b, '\n')
+			if i < 0 {
+				if len(b) > 4096 {
+					return true // not SMTP after all
+				}
+				return false
+			}
+			lines := b[:i+1]
+			rest := b[i+1:]
+			if j := dataCommand(lines); j >= 0 {
+				ds.inBody, ds.scanned = true, 0
+				d.keep(st, ToServer, append(append([]byte(nil), lines[j:]...), rest...))
+				continue
+			}
+			d.keep(st, ToServer, rest)
 			return false
 		}
-		i = -2
+		from := max(0, ds.scanned-4)
+		ds.scanned = len(b)
+		end := bytes.Index(b[from:], []byte("\r\n.\r\n"))
+		if end < 0 {
+			return false
+		}
+		end += from
+		if msg, err := mail.ReadMessage(bytes.NewReader(b[:end+2])); err == nil {
+			d.walkMIME(ctx, f, st, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), "", msg.Body, 0)
+		} else {
+			ctx.Counters.CountMalformed(d.Name())
+		}
+		ds.inBody, ds.scanned = false, 0
+		ds.messages++
+		d.keep(st, ToServer, b[end+5:])
+		if ds.messages >= 8 {
+			return true
+		}
 	}
-	body := b[i+8:]
-	end := bytes.Index(body, []byte("\r\n.\r\n"))
-	if end < 0 {
-		return false
-	}
-	msg, err := mail.ReadMessage(bytes.NewReader(body[:end+2]))
-	if err != nil {
-		ctx.Counters.CountMalformed(d.Name())
-		return true
-	}
-	d.walkMIME(ctx, f, st, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), "", msg.Body, 0)
-	// Another message may follow on the same connection.
-	d.keep(st, ToServer, body[end+5:])
-	return false
 }
 
-func indexFold(b []byte, s string) int {
-	return bytes.Index(bytes.ToUpper(b[:min(len(b), 1<<20)]), []byte(strings.ToUpper(s)))
+// dataCommand returns the offset just past a "DATA" command line in lines,
+// or -1.
+func dataCommand(lines []byte) int {
+	off := 0
+	for off < len(lines) {
+		n := bytes.IndexByte(lines[off:], '\n')
+		if n < 0 {
+			break
+		}
+		line := bytes.TrimRight(lines[off:off+n], "\r")
+		off += n + 1
+		if len(line) == 4 && strings.EqualFold(string(line), "DATA") {
+			return off
+		}
+	}
+	return -1
 }
 
 // walkMIME visits a MIME entity, recursing into multiparts (bounded depth).
@@ -309,58 +378,167 @@ func (n newlineStripper) Read(p []byte) (int, error) {
 	}
 }
 
-// scanHTTP parses complete requests or responses in the direction just fed.
+// scanHTTP follows the HTTP messages of one direction: it reads each head
+// once, passes over bodies that cannot hold an invitation without keeping
+// them, and parses a candidate body once it is complete.
 func (d *InvitationDetector) scanHTTP(ctx *Context, f *Flow, st *invitationState, dir Direction) bool {
-	b := st.buf[dir]
-	for n := 0; n < 16; n++ {
-		if bytes.Index(b, []byte("\r\n\r\n")) < 0 {
-			return false
-		}
-		br := bufio.NewReader(bytes.NewReader(b))
-		var hdr http.Header
-		var body io.ReadCloser
-		var name string
-		if dir == ToServer {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				ctx.Counters.CountMalformed(d.Name())
-				return true
+	ds := &st.dir[dir]
+	for ds.messages < 8 {
+		b := st.buf[dir]
+		if !ds.inBody {
+			from := max(0, ds.scanned-3)
+			ds.scanned = len(b)
+			i := bytes.Index(b[from:], []byte("\r\n\r\n"))
+			if i < 0 {
+				if len(b) > 16<<10 {
+					ds.done = true // no end of head: not HTTP we can follow
+				}
+				return false
 			}
-			hdr, body, name = req.Header, req.Body, req.URL.Path
-		} else {
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				ctx.Counters.CountMalformed(d.Name())
-				return true
+			i += from
+			interesting := d.readHead(ds, b[:i+2], dir)
+			rest := b[i+4:]
+			ds.inBody, ds.scanned = true, 0
+			if !interesting {
+				switch {
+				case ds.bodyLen >= 0:
+					n := min(ds.bodyLen, len(rest))
+					ds.skip = ds.bodyLen - n
+					rest = rest[n:]
+					ds.inBody = false
+					ds.messages++
+				default: // chunked or close-delimited and not a candidate: stop here
+					ds.done = true
+					d.keep(st, dir, nil)
+					return false
+				}
 			}
-			hdr, body = resp.Header, resp.Body
+			d.keep(st, dir, rest)
+			continue
 		}
-		data, err := io.ReadAll(io.LimitReader(body, int64(d.opt.MaxFlowBytes)))
-		if err != nil {
-			return false // the body is not complete yet
-		}
-		consumed := len(b) - br.Buffered()
-		if strings.EqualFold(hdr.Get("Content-Encoding"), "gzip") {
-			if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
-				data, _ = io.ReadAll(io.LimitReader(zr, int64(d.opt.MaxFlowBytes)))
+		body, complete := httpBodyComplete(ds, b)
+		if !complete {
+			if ds.bodyLen == -2 && len(b) >= d.opt.MaxFlowBytes/2 {
+				complete = true // close-delimited: look at what we have
+			} else {
+				return false
 			}
 		}
-		if _, params, err := mime.ParseMediaType(hdr.Get("Content-Disposition")); err == nil && params["filename"] != "" {
-			name = params["filename"]
+		d.inspectBody(ctx, f, st, ds, b[:body])
+		ds.inBody, ds.scanned = false, 0
+		ds.messages++
+		d.keep(st, dir, b[body:])
+	}
+	ds.done = true
+	return false
+}
+
+// readHead parses an HTTP request or response head (up to its final CRLF)
+// and reports whether its body could be an invitation file.
+func (d *InvitationDetector) readHead(ds *streamState, head []byte, dir Direction) bool {
+	ds.bodyLen, ds.chunked, ds.gzipped, ds.name = -2, false, false, ""
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	isRequest := dir == ToServer
+	if isRequest {
+		ds.bodyLen = 0 // a request without Content-Length or chunking has no body
+		if parts := bytes.Fields(line); len(parts) >= 2 {
+			ds.name = string(parts[1])
 		}
-		if ct := hdr.Get("Content-Type"); strings.HasPrefix(ct, "multipart/") {
-			d.walkMIME(ctx, f, st, ct, "", name, bytes.NewReader(data), 1)
-		} else if looksLikeIncident(data) {
-			d.found(ctx, f, st, data, name)
-		}
-		b = b[consumed:]
-		d.keep(st, dir, b)
-		b = st.buf[dir]
-		if len(b) == 0 {
-			return false
+	} else if parts := bytes.Fields(line); len(parts) >= 2 {
+		if c := string(parts[1]); c == "204" || c == "304" || c[0] == '1' {
+			ds.bodyLen = 0
 		}
 	}
+	ctype := ""
+	for len(rest) > 0 {
+		var h []byte
+		h, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		k, v, ok := bytes.Cut(h, []byte(":"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			if n, err := strconv.Atoi(string(v)); err == nil && n >= 0 {
+				ds.bodyLen = n
+			}
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			if bytes.Contains(bytes.ToLower(v), []byte("chunked")) {
+				ds.chunked, ds.bodyLen = true, -1
+			}
+		case bytes.EqualFold(k, []byte("Content-Encoding")):
+			ds.gzipped = bytes.Contains(bytes.ToLower(v), []byte("gzip"))
+		case bytes.EqualFold(k, []byte("Content-Type")):
+			ctype = strings.ToLower(string(v))
+		case bytes.EqualFold(k, []byte("Content-Disposition")):
+			if _, params, err := mime.ParseMediaType(string(v)); err == nil && params["filename"] != "" {
+				ds.name = params["filename"]
+			}
+		}
+	}
+	if ds.bodyLen == 0 {
+		return false
+	}
+	if strings.HasSuffix(strings.ToLower(ds.name), ".msrcincident") {
+		return true
+	}
+	// What an invitation could be served or uploaded as; pages, scripts,
+	// images and media are passed over.
+	switch {
+	case ctype == "", strings.HasPrefix(ctype, "application/octet-stream"), strings.Contains(ctype, "xml"),
+		strings.HasPrefix(ctype, "multipart/"), strings.HasPrefix(ctype, "application/x-msrcincident"),
+		strings.HasPrefix(ctype, "text/plain"), strings.HasPrefix(ctype, "application/x-www-form-urlencoded"):
+		return ds.bodyLen < 0 || ds.bodyLen <= d.opt.MaxFlowBytes
+	}
 	return false
+}
+
+// httpBodyComplete reports whether b holds the whole body and how long it is.
+func httpBodyComplete(ds *streamState, b []byte) (int, bool) {
+	switch {
+	case ds.bodyLen >= 0:
+		return ds.bodyLen, len(b) >= ds.bodyLen
+	case ds.chunked:
+		from := max(0, ds.scanned-5)
+		ds.scanned = len(b)
+		if i := bytes.Index(b[from:], []byte("0\r\n\r\n")); i >= 0 && (from+i == 0 || b[from+i-1] == '\n') {
+			return from + i + 5, true
+		}
+	}
+	return 0, false
+}
+
+// inspectBody decodes a complete candidate body and looks for an invitation.
+func (d *InvitationDetector) inspectBody(ctx *Context, f *Flow, st *invitationState, ds *streamState, body []byte) {
+	var r io.Reader = bytes.NewReader(body)
+	if ds.chunked {
+		r = httputil.NewChunkedReader(r)
+	}
+	if ds.gzipped {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			ctx.Counters.CountMalformed(d.Name())
+			return
+		}
+		r = zr
+	}
+	data, err := io.ReadAll(io.LimitReader(r, int64(d.opt.MaxFlowBytes)))
+	if err != nil && len(data) == 0 {
+		ctx.Counters.CountMalformed(d.Name())
+		return
+	}
+	if looksLikeIncident(data) {
+		d.found(ctx, f, st, data, ds.name)
+		return
+	}
+	if bytes.HasPrefix(data, []byte("--")) || bytes.Contains(data[:min(len(data), 256)], []byte("Content-Disposition")) {
+		// A multipart upload: find its boundary from the first line.
+		line, _, _ := bytes.Cut(data, []byte("\r\n"))
+		if bytes.HasPrefix(line, []byte("--")) {
+			d.walkMIME(ctx, f, st, "multipart/form-data; boundary="+string(line[2:]), "", ds.name, bytes.NewReader(data), 1)
+		}
+	}
 }
 
 var attrRe = regexp.MustCompile(`([A-Za-z]+)="([^"]*)"`)
