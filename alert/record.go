@@ -166,6 +166,9 @@ func rasentryOf(f *classify.Flow) Rasentry {
 	if x.Session != nil {
 		r.Session, r.Mode = x.Session.ID, string(x.Session.Mode)
 	}
+	if v := x.Verdict; v.Decision != "" {
+		r.Decision, r.PolicyRule, r.NetworkDirection = v.Decision, v.PolicyRule, v.NetworkDirection
+	}
 	return r
 }
 

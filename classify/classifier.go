@@ -98,8 +98,10 @@ const (
 type Event struct {
 	Kind    EventKind
 	Flow    *Flow
-	New     LabelSet // for EventLabelled: the labels this packet added
-	Session *Session // for EventSession
+	New     LabelSet  // for EventLabelled: the labels this packet added
+	Session *Session  // for EventSession
+	Dir     Direction // for EventLabelled and EventSession: the deciding packet's direction
+	Time    time.Time // the deciding packet's time (the flow's end for EventFlowEnded)
 }
 
 // Stats are the classifier's counters since it started.
@@ -353,9 +355,9 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 	}
 	if f.Labels != before {
 		if s := c.ctx.Sessions.Observe(f, c.now); s != nil {
-			c.events = append(c.events, Event{Kind: EventSession, Flow: f, Session: s})
+			c.events = append(c.events, Event{Kind: EventSession, Flow: f, Session: s, Dir: dir, Time: c.now})
 		}
-		c.events = append(c.events, Event{Kind: EventLabelled, Flow: f, New: f.Labels &^ before})
+		c.events = append(c.events, Event{Kind: EventLabelled, Flow: f, New: f.Labels &^ before, Dir: dir, Time: c.now})
 	}
 	return f
 }
@@ -528,7 +530,7 @@ func (c *Classifier) end(f *Flow, why EndReason) {
 	}
 	f.Reason = why
 	c.stats.FlowsEnded++
-	c.events = append(c.events, Event{Kind: EventFlowEnded, Flow: f})
+	c.events = append(c.events, Event{Kind: EventFlowEnded, Flow: f, Time: f.Last})
 	c.ended = append(c.ended, f)
 }
 

@@ -6,6 +6,7 @@ package classify
 func DefaultDetectors() []Detector {
 	return []Detector{
 		NewRDPDetector(RDPOptions{}),
+		NewDCERPCDetector(DCERPCOptions{}),
 		NewTeredoDetector(TeredoOptions{}),
 		NewPNRPDetector(PNRPOptions{}),
 		NewSSDPDetector(SSDPOptions{}),

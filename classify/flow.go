@@ -141,6 +141,21 @@ type FlowExt struct {
 	Expected    *Expectation // the expectation this flow fulfilled, if any
 	Session     *Session     // the Remote Assistance session this flow belongs to
 	detectState []any        // per-detector state, indexed by detector position
+
+	// Verdict is the pipeline's note of what the policy decided for this flow
+	// (classify never reads it): the strongest decision, the rule that made
+	// it, the alerts already written, and whether an enforcer blocks it.
+	Verdict Verdict
+}
+
+// Verdict is what the sensor's policy engine decided about a flow.
+type Verdict struct {
+	Decision         string   // allow, log, alert, block ("" before any decision)
+	Rank             uint8    // orders decisions: the strongest is kept
+	PolicyRule       string   // the deciding rule's id
+	NetworkDirection string   // inbound, outbound, internal, external
+	Alerted          []uint32 // signature ids already alerted on this flow
+	Blocked          bool     // an enforcer blocks this flow
 }
 
 // Tunnel names the outer flow that carried an inner flow (EVE "tunnel").

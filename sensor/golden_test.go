@@ -15,13 +15,33 @@ import (
 	"github.com/rasentry/rasentry/alert"
 	"github.com/rasentry/rasentry/capture"
 	"github.com/rasentry/rasentry/internal/corpus"
+	"github.com/rasentry/rasentry/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
 
-// replayJSONL replays a capture with a fresh sensor and returns its records
-// as JSON lines, exactly as `rasentry replay` writes them.
+// presetEngine returns a policy engine running a built-in preset.
+func presetEngine(t testing.TB, name string) *rules.Engine {
+	t.Helper()
+	p, err := rules.Preset(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rules.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules.NewEngine(c)
+}
+
+// replayJSONL replays a capture with a fresh sensor running the default
+// (monitor) preset and returns its records as JSON lines, exactly as
+// `rasentry replay` writes them.
 func replayJSONL(t *testing.T, path string) []byte {
+	return replayPreset(t, path, rules.DefaultPreset)
+}
+
+func replayPreset(t *testing.T, path, preset string) []byte {
 	t.Helper()
 	src, err := capture.OpenFile(path)
 	if err != nil {
@@ -30,7 +50,7 @@ func replayJSONL(t *testing.T, path string) []byte {
 	defer src.Close()
 	var buf bytes.Buffer
 	sink := alert.NewWriterSink("buffer", &buf)
-	s := New(Config{Sink: sink})
+	s := New(Config{Sink: sink, Policy: presetEngine(t, preset)})
 	if err := s.Replay(context.Background(), src); err != nil {
 		t.Fatalf("replay %s: %v", path, err)
 	}
@@ -82,6 +102,43 @@ func TestGolden(t *testing.T) {
 				t.Errorf("two replays of %s differ", pcap)
 			}
 		})
+	}
+}
+
+// TestGoldenAlertsPerPreset replays every capture in pcaps/ under each
+// built-in preset and compares its alert and session records with
+// pcaps/golden/<name>.<preset>.jsonl (-update rewrites them).
+func TestGoldenAlertsPerPreset(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
+	for _, pcap := range files {
+		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
+		for _, preset := range rules.PresetNames() {
+			t.Run(name+"/"+preset, func(t *testing.T) {
+				var got []byte
+				for _, l := range bytes.SplitAfter(replayPreset(t, pcap, preset), []byte("\n")) {
+					if bytes.Contains(l, []byte(`"event_type":"alert"`)) || bytes.Contains(l, []byte(`"event_type":"ra_session"`)) {
+						got = append(got, l...)
+					}
+				}
+				golden := filepath.Join("..", "pcaps", "golden", name+"."+preset+".jsonl")
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./sensor -run Golden -update)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("alerts of %s under %s differ from %s:\n got:\n%s\nwant:\n%s", pcap, preset, golden, got, want)
+				}
+			})
+		}
 	}
 }
 

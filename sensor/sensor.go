@@ -17,6 +17,7 @@ import (
 	"github.com/rasentry/rasentry/alert"
 	"github.com/rasentry/rasentry/capture"
 	"github.com/rasentry/rasentry/classify"
+	"github.com/rasentry/rasentry/rules"
 )
 
 // Config is what a sensor is built from.
@@ -31,6 +32,12 @@ type Config struct {
 	// Progress, when set, is called about every second of wall time with the
 	// packets and bytes read so far from the current source.
 	Progress func(packets, bytes uint64)
+	// Policy decides what labelled flows and sessions get; nil writes flow
+	// records only.
+	Policy *rules.Engine
+	// Blocker enforces block decisions; nil means nothing is enforced and
+	// block decisions are alerts with action "allowed".
+	Blocker Blocker
 }
 
 // Sensor runs the pipeline.
@@ -244,6 +251,10 @@ func (s *Sensor) sinkFailed(err error) {
 // Summary returns what the sensor has done so far.
 func (s *Sensor) Summary() Summary {
 	sum := Summary{Files: s.files, Errors: s.errors, Packets: s.packets, Bytes: s.bytes, Elapsed: s.elapsed}
+	if s.cfg.Policy != nil {
+		st := s.cfg.Policy.Stats()
+		sum.Policy = &st
+	}
 	for _, w := range s.workers {
 		sum.add(&w.sum)
 		sum.Classifier.Add(w.cls.Stats())
@@ -273,7 +284,11 @@ func (w *worker) handle(events []classify.Event) {
 		case classify.EventFlowEnded:
 			w.flowEnded(ev.Flow)
 		case classify.EventLabelled:
-			// The policy engine decides here (issue 6); labels are counted at flow end.
+			w.decideFlow(ev.Flow, ev.Dir, ev.Time)
+		case classify.EventSession:
+			w.sum.Sessions++
+			w.write(alert.NewSessionRecord(ev.Session, ev.Flow, ev.Time, w.s.cfg.Records))
+			w.decideSession(ev.Session, ev.Flow, ev.Dir, ev.Time)
 		}
 	}
 }

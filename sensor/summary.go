@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rasentry/rasentry/classify"
+	"github.com/rasentry/rasentry/rules"
 )
 
 // Summary counts what a run did, for the end-of-run report.
@@ -20,6 +21,10 @@ type Summary struct {
 	Labels       map[string]uint64 // flows per label
 	Alerts       uint64
 	Suppressed   uint64
+	Sessions     uint64 // Remote Assistance sessions formed
+	Blocked      uint64 // flows an enforcer blocked
+	BlockErrors  uint64 // blocks the enforcer failed to apply
+	Policy       *rules.EngineStats
 	Elapsed      time.Duration
 	Classifier   classify.Stats
 }
@@ -30,6 +35,9 @@ func (s *Summary) add(o *Summary) {
 	s.FlowsEvicted += o.FlowsEvicted
 	s.Alerts += o.Alerts
 	s.Suppressed += o.Suppressed
+	s.Sessions += o.Sessions
+	s.Blocked += o.Blocked
+	s.BlockErrors += o.BlockErrors
 	for k, v := range o.Labels {
 		if s.Labels == nil {
 			s.Labels = make(map[string]uint64)
@@ -64,7 +72,12 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  tunnels    %d inner packets, %d too deep\n", c.TunnelPackets, c.TunnelTooDeep)
 	fmt.Fprintf(w, "  flows      %d (timed out %d, closed %d, evicted %d, at end of input %d)\n",
 		s.Flows, c.FlowsTimedOut, c.FlowsClosed, s.FlowsEvicted, c.FlowsEnded-c.FlowsTimedOut-c.FlowsClosed-c.FlowsEvicted)
-	fmt.Fprintf(w, "  alerts     %d (%d suppressed)\n", s.Alerts, s.Suppressed)
+	fmt.Fprintf(w, "  sessions   %d Remote Assistance sessions\n", s.Sessions)
+	fmt.Fprintf(w, "  alerts     %d (%d suppressed); %d flows blocked, %d blocks failed\n", s.Alerts, s.Suppressed, s.Blocked, s.BlockErrors)
+	if p := s.Policy; p != nil {
+		fmt.Fprintf(w, "  policy     %s (%d rules): decisions allow %d, log %d, alert %d, block %d\n",
+			p.Source, p.Rules, p.Allow, p.Log, p.Alert, p.Block)
+	}
 	if len(s.Labels) == 0 {
 		fmt.Fprintf(w, "  labels     none\n")
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/rasentry/rasentry/alert"
 	"github.com/rasentry/rasentry/capture"
 	"github.com/rasentry/rasentry/classify"
+	"github.com/rasentry/rasentry/rules"
 	"github.com/rasentry/rasentry/sensor"
 )
 
@@ -45,11 +46,13 @@ still reported), 2 for a usage or configuration error.`,
 	f.Duration("timeout-other", classify.DefaultTimeouts.Other, "idle timeout of other IP flows")
 	f.Uint16("community-id-seed", 0, "Community ID seed")
 	f.Int("workers", 1, "classifier goroutines; packets are sharded by host pair (1 keeps output order deterministic)")
+	addPolicyFlags(f)
 	for key, flag := range map[string]string{
 		"output.eve": "eve", "replay.realtime": "realtime", "replay.summary": "summary",
 		"flow.max": "max-flows", "flow.timeout.tcp": "timeout-tcp", "flow.timeout.tcp_closed": "timeout-tcp-closed",
 		"flow.timeout.udp": "timeout-udp", "flow.timeout.icmp": "timeout-icmp", "flow.timeout.other": "timeout-other",
 		"output.community_id_seed": "community-id-seed", "sensor.workers": "workers",
+		rules.ConfigFile: "policy", rules.ConfigPreset: "preset",
 	} {
 		bind(a.v, f, key, flag)
 	}
@@ -79,6 +82,10 @@ func (a *app) openSink() (alert.Sink, error) {
 }
 
 func (a *app) runReplay(cmd *cobra.Command, files []string) error {
+	engine, err := a.policyEngine()
+	if err != nil {
+		return err
+	}
 	sink, err := a.openSink()
 	if err != nil {
 		a.log.Error("cannot open output", zap.Error(err))
@@ -86,6 +93,7 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	a.reloadPolicyOnHUP(ctx, engine)
 
 	var progress func(uint64, uint64)
 	var current string
@@ -101,6 +109,7 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 		Sink:     sink,
 		Logger:   a.log,
 		Progress: progress,
+		Policy:   engine,
 	})
 	failed := 0
 	for _, path := range files {
