@@ -41,7 +41,8 @@ type testEvidence struct {
 func TestFlowRecordAppendJSONMatchesEncodingJSON(t *testing.T) {
 	f := &classify.Flow{ID: 42, Proto: classify.ProtoTCP,
 		Client: netip.MustParseAddrPort("10.0.0.1:50000"), Server: netip.MustParseAddrPort("[2001:db8::1]:3389"),
-		VLAN: 7, Start: time.Unix(1700000000, 123456789), Last: time.Unix(1700000005, 0), AppProto: "rdp"}
+		VLAN: 7, AppProto: classify.AppRDP}
+	f.SetTimes(time.Unix(1700000000, 123456789), time.Unix(1700000005, 0))
 	f.Pkts = [2]uint64{3, 4}
 	f.Bytes = [2]uint64{300, 400}
 	f.AddLabel(classify.LabelRDP, classify.ConfidenceHigh)

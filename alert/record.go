@@ -101,10 +101,10 @@ type Options struct {
 
 // NewFlowRecord builds the record of an ended flow.
 func NewFlowRecord(f *classify.Flow, o Options) *FlowRecord {
-	end := Time(f.Last)
+	end := Time(f.Last())
 	age := int64(f.Age() / time.Second)
 	r := &FlowRecord{
-		Timestamp:   Time(f.Last),
+		Timestamp:   Time(f.Last()),
 		FlowID:      f.ID,
 		InIface:     o.Interface,
 		Type:        "flow",
@@ -112,13 +112,13 @@ func NewFlowRecord(f *classify.Flow, o Options) *FlowRecord {
 		DestIP:      addrString(f.Server.Addr()),
 		Proto:       classify.ProtoName(f.Proto),
 		CommunityID: f.CommunityID(o.CommunityIDSeed),
-		AppProto:    f.AppProto,
+		AppProto:    f.AppProto.String(),
 		Flow: FlowInfo{
 			PktsToServer:  f.Pkts[classify.ToServer],
 			PktsToClient:  f.Pkts[classify.ToClient],
 			BytesToServer: f.Bytes[classify.ToServer],
 			BytesToClient: f.Bytes[classify.ToClient],
-			Start:         Time(f.Start),
+			Start:         Time(f.Start()),
 			End:           &end,
 			Age:           &age,
 			State:         f.State.String(),

@@ -174,3 +174,30 @@ func FuzzClassifierPacket(f *testing.F) {
 		c.Flush(t0.Add(time.Hour), func([]Event) {})
 	})
 }
+
+// TestMemoryPerFlow tracks a million live flows and checks the heap they
+// take stays at most 256 bytes each (issue 9's bound), measured with every
+// flow alive.
+func TestMemoryPerFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	const n = 1_000_000
+	c := New(Config{MaxFlows: n + 1})
+	tmpl := testutil.UDPPacket(netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.9.9.9:53"), 0, []byte("q"))
+	before := heapInUse()
+	for i := 0; i < n; i++ {
+		binary.BigEndian.PutUint32(tmpl[26:30], uint32(0x0a000000|i))
+		c.Packet(tmpl, 1, len(tmpl), t0.Add(time.Duration(i)*time.Microsecond))
+	}
+	grown := int64(heapInUse()) - int64(before)
+	if c.Stats().FlowsActive != n {
+		t.Fatalf("%d flows live, want %d", c.Stats().FlowsActive, n)
+	}
+	runtime.KeepAlive(c)
+	per := float64(grown) / n
+	t.Logf("%d live flows: heap grew %d MiB, %.0f bytes per flow", n, grown>>20, per)
+	if per > 256 {
+		t.Errorf("%.0f bytes per flow, want at most 256", per)
+	}
+}

@@ -141,6 +141,7 @@ type Classifier struct {
 	events  []Event
 	ended   []*Flow // flows reported ended, recycled on the next call
 	now     time.Time
+	nowNs   int64 // now in unix nanoseconds
 	sweptAt time.Time
 	stats   Stats
 	shared  *Shared
@@ -236,6 +237,7 @@ func (c *Classifier) begin(ts time.Time) {
 	c.events = c.events[:0]
 	if ts.After(c.now) {
 		c.now = ts
+		c.nowNs = ts.UnixNano()
 	}
 	c.ctx.Now = c.now
 }
@@ -320,15 +322,16 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 		tunnelID = uint32(tun.parent.ID)
 	}
 	k, _ := makeKey(src, dst, d.proto, d.vlan, tunnelID)
-	f := c.table.get(k)
-	if f != nil && c.now.Sub(f.Last) > c.table.timeouts[f.list] {
+	h := hashKey(&k)
+	f := c.table.get(h, src, dst, d.proto, d.vlan, tunnelID)
+	if f != nil && c.nowNs-f.last > int64(c.table.timeouts[f.list]) {
 		// Idle past its timeout but not swept yet: end it here, so the result
 		// does not depend on when sweeps happen (or on sharding).
 		c.expire(f)
 		f = nil
 	}
 	if f == nil {
-		f = c.newFlow(k, d, src, dst, depth, tun)
+		f = c.newFlow(&k, h, d, src, dst, depth, tun)
 	} else {
 		c.table.touch(f)
 	}
@@ -340,8 +343,8 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 	}
 	f.Pkts[dir] += pkts
 	f.Bytes[dir] += wire
-	if c.now.After(f.Last) {
-		f.Last = c.now
+	if c.nowNs > f.last {
+		f.last = c.nowNs
 	}
 	before := f.Labels
 	if d.proto == ProtoTCP {
@@ -371,24 +374,25 @@ type tunnelRef struct {
 	kind         string
 }
 
-func (c *Classifier) newFlow(k flowKey, d *decoded, src, dst netipAddrPort, depth int, tun *tunnelRef) *Flow {
+func (c *Classifier) newFlow(k *flowKey, h uint64, d *decoded, src, dst netipAddrPort, depth int, tun *tunnelRef) *Flow {
 	if c.table.full() {
 		if o := c.table.oldest(); o != nil {
 			c.end(o, EndEvicted)
 			c.stats.FlowsEvicted++
 		}
 	}
-	f := c.table.insert(k)
+	f := c.table.insert(h)
+	f.tunnel = k.tunnel
 	f.Proto = d.proto
 	f.VLAN = d.vlan
 	f.Depth = uint8(depth)
-	f.Start, f.Last = c.now, c.now
+	f.start, f.last = c.nowNs, c.nowNs
 	f.ICMPType, f.ICMPCode = d.icmpType, d.icmpCode
 	f.Client, f.Server = src, dst
 	if d.proto == ProtoTCP && d.tcpFlags&(TCPSyn|TCPAck) == TCPSyn|TCPAck {
 		f.Client, f.Server = dst, src // a SYN+ACK comes from the server
 	}
-	f.ID = c.table.flowID(&k, c.now)
+	f.ID = c.table.flowID(k, c.now)
 	f.inspecting = len(c.dets) > 0 && (d.proto == ProtoTCP || d.proto == ProtoUDP)
 	if tun != nil {
 		x := f.Ext()
@@ -457,7 +461,9 @@ func (c *Classifier) inspect(f *Flow, d *decoded, dir Direction, src, dst netipA
 	s := &c.seg
 	*s = Segment{Dir: dir, Payload: payload, Time: c.now, TCPFlags: d.tcpFlags, Gap: gap, Src: src, Dst: dst,
 		Index: int(f.segs[dir])}
-	f.segs[dir]++
+	if f.segs[dir] < 0xffff {
+		f.segs[dir]++
+	}
 	for i, det := range c.dets {
 		bit := uint32(1) << i
 		if f.doneMask&bit != 0 {
@@ -530,7 +536,7 @@ func (c *Classifier) end(f *Flow, why EndReason) {
 	}
 	f.Reason = why
 	c.stats.FlowsEnded++
-	c.events = append(c.events, Event{Kind: EventFlowEnded, Flow: f, Time: f.Last})
+	c.events = append(c.events, Event{Kind: EventFlowEnded, Flow: f, Time: f.Last()})
 	c.ended = append(c.ended, f)
 }
 
@@ -554,7 +560,7 @@ func (c *Classifier) Flush(ts time.Time, fn func([]Event)) {
 			if f == nil {
 				break
 			}
-			if c.now.Sub(f.Last) > c.table.timeouts[f.list] {
+			if c.nowNs-f.last > int64(c.table.timeouts[f.list]) {
 				c.expire(f)
 				continue
 			}

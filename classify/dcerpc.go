@@ -412,8 +412,8 @@ func coMatchable(t uint8, cut bool) bool {
 func (d *DCERPCDetector) match(ctx *Context, f *Flow, st *dcerpcFlow) {
 	st.matched = true
 	f.AddLabel(LabelDCERPC, ConfidenceHigh)
-	if f.AppProto == "" {
-		f.AppProto = dcerpcName
+	if f.AppProto == AppNone {
+		f.AppProto = AppDCERPC
 	}
 	switch st.transport {
 	case rpcTransportTCP:

@@ -210,7 +210,7 @@ func (c *dcerpcCorpus) packet(ts time.Time, src, dst netip.AddrPort, proto, flag
 	cf := c.flows[k]
 	if cf == nil {
 		c.nextID++
-		f := &Flow{ID: c.nextID, Proto: proto, Client: src, Server: dst, Start: ts}
+		f := &Flow{ID: c.nextID, Proto: proto, Client: src, Server: dst}
 		if proto == ProtoTCP && flags&(TCPSyn|TCPAck) == TCPSyn|TCPAck {
 			f.Client, f.Server = dst, src
 		}
@@ -222,7 +222,7 @@ func (c *dcerpcCorpus) packet(ts time.Time, src, dst netip.AddrPort, proto, flag
 		c.order = append(c.order, cf)
 	}
 	f := cf.f
-	f.Last = ts
+	f.SetTimes(f.Start(), ts)
 	dir := f.Direction(src)
 	f.Pkts[dir]++
 	if proto == ProtoTCP {
@@ -378,7 +378,7 @@ func TestDCERPCCorpus(t *testing.T) {
 						continue
 					}
 					matched++
-					if f.AppProto != "dcerpc" {
+					if f.AppProto != AppDCERPC {
 						t.Errorf("%s %v > %v: app_proto %q", o.proto, o.client, o.server, f.AppProto)
 					}
 					if (strings.Contains(o.label, "ISystemActivator.") || strings.Contains(o.label, "IActivation.")) && !f.Labels.Has(LabelDCOMActivation) {

@@ -358,7 +358,7 @@ func TestDCERPCVectors(t *testing.T) {
 					t.Errorf("%v confidence %v, want %v", l, got, c)
 				}
 			}
-			if h.f.AppProto != "dcerpc" {
+			if h.f.AppProto != AppDCERPC {
 				t.Errorf("app_proto %q", h.f.AppProto)
 			}
 			ev := h.ev(t)
@@ -702,7 +702,7 @@ func TestDCERPCNearMisses(t *testing.T) {
 				// a plausible prefix; feed the server side too.
 				st = h.feed(ToClient, []byte("nothing like DCE/RPC here at all, not even close"))
 			}
-			if st != Done || h.f.Labels != 0 || h.f.AppProto != "" || h.f.Extension() != nil && h.f.GetEvidence(dcerpcName) != nil {
+			if st != Done || h.f.Labels != 0 || h.f.AppProto != AppNone || h.f.Extension() != nil && h.f.GetEvidence(dcerpcName) != nil {
 				t.Errorf("status %v labels %v app_proto %q", st, h.f.Labels.Strings(), h.f.AppProto)
 			}
 		})

@@ -548,8 +548,8 @@ func (d *DNSDetector) message(ctx *Context, f *Flow, m []byte) bool {
 		return false
 	}
 	hint := dnsPortHint(f)
-	if hint && f.AppProto == "" {
-		f.AppProto = "dns"
+	if hint && f.AppProto == AppNone {
+		f.AppProto = AppDNS
 	}
 	cache := d.cacheAll && w.response && w.answers > 0 && ctx.Names != nil
 	if w.match == dnsMatchNone && !cache {
@@ -574,8 +574,8 @@ func (d *DNSDetector) parse(ctx *Context, f *Flow, raw []byte, w *dnsWalk) {
 		case dnsMatchPNRP:
 			f.AddLabel(LabelDNSPNRPSeed, ConfidenceMedium)
 		}
-		if f.AppProto == "" {
-			f.AppProto = "dns"
+		if f.AppProto == AppNone {
+			f.AppProto = AppDNS
 		}
 		d.evidence(f, msg, w)
 	}

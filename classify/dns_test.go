@@ -127,7 +127,7 @@ func TestDNSDetector(t *testing.T) {
 			if tt.want != LabelNone {
 				want = want.With(tt.want)
 			}
-			if f.Labels != want || f.AppProto != tt.app {
+			if f.Labels != want || f.AppProto.String() != tt.app {
 				t.Fatalf("labels %v app %q, want %v %q", f.Labels.Strings(), f.AppProto, want.Strings(), tt.app)
 			}
 			ev, _ := f.GetEvidence("dns").(*DNSEvidence)
@@ -213,7 +213,7 @@ func TestDNSOverTCP(t *testing.T) {
 			{data: stream[:split]}, {data: stream[split:]},
 			{dir: ToClient, data: resp[:1]}, {dir: ToClient, data: resp[1:]},
 		})
-		if f.Labels != LabelSet(0).With(LabelDNSPNRPSeed) || f.AppProto != "dns" {
+		if f.Labels != LabelSet(0).With(LabelDNSPNRPSeed) || f.AppProto != AppDNS {
 			t.Fatalf("split %d: labels %v app %q", split, f.Labels.Strings(), f.AppProto)
 		}
 		if name, ok := ctx.Names.Lookup(netip.MustParseAddr("2001:db8::21"), upnpT0); !ok || name != "pnrpv21.ipv6.microsoft.com" {

@@ -88,6 +88,34 @@ func (r EndReason) String() string {
 	return ""
 }
 
+// AppProto is an application protocol a detector recognised, kept in a
+// byte so that a million flows stay small (it is written as a name).
+type AppProto uint8
+
+// Application protocols, as EVE's app_proto names them.
+const (
+	AppNone AppProto = iota
+	AppRDP
+	AppDCERPC
+	AppTeredo
+	AppPNRP
+	AppSSDP
+	AppHTTP
+	AppDNS
+	AppSMB
+	appProtoCount
+)
+
+var appProtoNames = [appProtoCount]string{"", "rdp", "dcerpc", "teredo", "pnrp", "ssdp", "http", "dns", "smb"}
+
+// String returns the protocol's name ("" for AppNone).
+func (a AppProto) String() string {
+	if a < appProtoCount {
+		return appProtoNames[a]
+	}
+	return ""
+}
+
 // Flow is one bidirectional conversation. The client is the side that sent
 // the first SYN (a SYN+ACK makes its sender the server); without a handshake
 // the sender of the first packet seen is the client.
@@ -95,40 +123,41 @@ func (r EndReason) String() string {
 // A Flow belongs to the classifier: fields may be read while handling the
 // event or packet that returned it, and must not be kept beyond that.
 type Flow struct {
+	// Fields are ordered by size so that a million flows stay small.
 	ID     uint64 // 51-bit flow id, stable for a given input
-	Proto  uint8
 	Client netip.AddrPort
 	Server netip.AddrPort
-	VLAN   uint16 // outermost VLAN id, 0 when untagged
-	Depth  uint8  // tunnel depth: 0 for the outermost flow
 
-	// ICMP type and code of the first packet, for Community ID.
-	ICMPType, ICMPCode uint8
-
-	Start, Last time.Time
+	start, last int64     // unix nanoseconds of the first and last packet (see Start, Last)
 	Pkts        [2]uint64 // indexed by Direction
-	Bytes       [2]uint64 // IP bytes, indexed by Direction
-	TCPFlags    [2]uint8  // every flag seen, per direction
-	State       FlowState
-	Reason      EndReason
+	Bytes       [2]uint64 // frame bytes, indexed by Direction
+
+	ext        *FlowExt // lazily allocated, only for flows that a detector cares about
+	hnext      *Flow    // next flow in the same table slot
+	prev, next *Flow    // idle list links
 
 	Labels   LabelSet
-	AppProto string // the application protocol name set by a detector ("" when unknown)
+	doneMask uint32    // detectors that need no more of this flow
+	fed      [2]uint32 // payload bytes fed to detectors per direction
+	nextSeq  [2]uint32 // next expected TCP sequence number per direction
+	tunnel   uint32    // low bits of the outer flow's id, for inner flows
 
-	// detection bookkeeping
+	segs [2]uint16 // payload segments fed to detectors per direction (saturating)
+	VLAN uint16    // outermost VLAN id, 0 when untagged
+
+	Proto uint8
+	Depth uint8 // tunnel depth: 0 for the outermost flow
+	// ICMP type and code of the first packet, for Community ID.
+	ICMPType, ICMPCode uint8
+	TCPFlags           [2]uint8 // every flag seen, per direction
+	State              FlowState
+	Reason             EndReason
+	AppProto           AppProto // the application protocol a detector recognised (AppNone when unknown)
+
 	inspecting bool
-	doneMask   uint32    // detectors that need no more of this flow
-	fed        [2]uint32 // payload bytes fed to detectors per direction
-	segs       [2]uint32 // payload segments fed to detectors per direction
-	nextSeq    [2]uint32 // next expected TCP sequence number per direction
 	seqKnown   [2]bool
 	finSeen    [2]bool
 	decap      Decap // how packets of this flow are decapsulated
-
-	ext *FlowExt // lazily allocated, only for flows that a detector cares about
-
-	key        flowKey
-	prev, next *Flow // idle list links
 	list       uint8 // which idle list the flow is on
 }
 
@@ -226,8 +255,18 @@ func (f *Flow) Direction(src netip.AddrPort) Direction {
 	return ToClient
 }
 
+// Start returns the time of the flow's first packet.
+func (f *Flow) Start() time.Time { return time.Unix(0, f.start).UTC() }
+
+// Last returns the time of the flow's latest packet.
+func (f *Flow) Last() time.Time { return time.Unix(0, f.last).UTC() }
+
+// SetTimes sets the first and last packet times (for tools and tests that
+// build flows without the classifier).
+func (f *Flow) SetTimes(start, last time.Time) { f.start, f.last = start.UnixNano(), last.UnixNano() }
+
 // Age returns the flow's duration.
-func (f *Flow) Age() time.Duration { return f.Last.Sub(f.Start) }
+func (f *Flow) Age() time.Duration { return time.Duration(f.last - f.start) }
 
 // Decap is a kind of payload tunnel that the classifier looks inside.
 type Decap uint8

@@ -535,8 +535,8 @@ func (d *PNRPDetector) Inspect(ctx *Context, f *Flow, seg *Segment) Status {
 		st.ev.Cloud = pnrpCloud(f.Client.Addr(), f.Server.Addr())
 		ctx.SetState(f, st)
 		f.AddLabel(LabelPNRP, ConfidenceHigh)
-		if f.AppProto == "" {
-			f.AppProto = "pnrp"
+		if f.AppProto == AppNone {
+			f.AppProto = AppPNRP
 		}
 		f.SetEvidence(d.Name(), &st.ev)
 	}

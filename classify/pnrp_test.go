@@ -219,12 +219,12 @@ func TestPNRPDetector(t *testing.T) {
 				t.Errorf("easy connect confidence %v, want %v", got, c.want.ra)
 			}
 			if !c.want.pnrp {
-				if f.Labels != 0 || f.AppProto != "" {
+				if f.Labels != 0 || f.AppProto != AppNone {
 					t.Errorf("near miss labelled %v %q", f.Labels.Strings(), f.AppProto)
 				}
 				return
 			}
-			if f.AppProto != "pnrp" {
+			if f.AppProto != AppPNRP {
 				t.Errorf("app_proto %q", f.AppProto)
 			}
 			ev, _ := f.GetEvidence("pnrp").(*PNRPEvidence)

@@ -814,8 +814,8 @@ func (d *RDPDetector) publish(f *Flow, st *rdpTCPState) {
 	if !st.published {
 		st.published = true
 		f.SetEvidence(rdpEvidenceName, st.ev)
-		if f.AppProto == "" {
-			f.AppProto = "rdp"
+		if f.AppProto == AppNone {
+			f.AppProto = AppRDP
 		}
 	}
 	f.AddLabel(LabelRDP, st.conf)

@@ -135,7 +135,7 @@ func corpusRun(t *testing.T, path string, det Detector) map[string]*corpusFlow {
 		key := corpusKey(proto, src, dst)
 		cf := flows[key]
 		if cf == nil {
-			f := &Flow{Proto: proto, Client: src, Server: dst, Start: ci.Timestamp}
+			f := &Flow{Proto: proto, Client: src, Server: dst}
 			if proto == ProtoTCP && flags&(TCPSyn|TCPAck) == TCPSyn|TCPAck {
 				f.Client, f.Server = dst, src
 			}
@@ -144,7 +144,7 @@ func corpusRun(t *testing.T, path string, det Detector) map[string]*corpusFlow {
 		}
 		f := cf.f
 		dir := f.Direction(src)
-		f.Last = ci.Timestamp
+		f.SetTimes(f.Start(), ci.Timestamp)
 		f.Pkts[dir]++
 		f.TCPFlags[dir] |= flags
 		gap := false
@@ -323,7 +323,7 @@ func TestRDPCorpusOracles(t *testing.T) {
 					t.Errorf("%s %s > %s (%s): no %s label; got %s", r.proto, r.client, r.server, r.label, want, describeRDP(cf.f))
 					continue
 				}
-				if cf.f.AppProto != "rdp" {
+				if cf.f.AppProto != AppRDP {
 					t.Errorf("%s %s > %s: app_proto %q", r.proto, r.client, r.server, cf.f.AppProto)
 				}
 				t.Logf("%s %s > %s: %s", r.proto, r.client, r.server, describeRDP(cf.f))

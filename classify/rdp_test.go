@@ -596,7 +596,7 @@ func checkRDPResult(t *testing.T, f *Flow, want map[Label]Confidence, ev *RDPEvi
 	if len(want) > 0 {
 		wantApp = app
 	}
-	if f.AppProto != wantApp {
+	if f.AppProto.String() != wantApp {
 		t.Errorf("app_proto = %q, want %q", f.AppProto, wantApp)
 	}
 }
@@ -924,7 +924,7 @@ func checkRDPInvariants(t *testing.T, f *Flow, allowed LabelSet) {
 		t.Fatalf("rdp-ra-candidate without rdp")
 	}
 	labelled := f.Labels != 0
-	if ev := f.GetEvidence(rdpEvidenceName); (ev != nil) != labelled || (f.AppProto == "rdp") != labelled {
+	if ev := f.GetEvidence(rdpEvidenceName); (ev != nil) != labelled || (f.AppProto == AppRDP) != labelled {
 		t.Fatalf("labels %v, evidence %v, app_proto %q", f.Labels.Strings(), ev, f.AppProto)
 	}
 	if labelled {

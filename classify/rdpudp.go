@@ -288,8 +288,8 @@ func (st *rdpUDPState) label(f *Flow, c Confidence) {
 	if !st.published {
 		st.published = true
 		f.SetEvidence(rdpEvidenceName, st.ev)
-		if f.AppProto == "" {
-			f.AppProto = "rdp"
+		if f.AppProto == AppNone {
+			f.AppProto = AppRDP
 		}
 	}
 	f.AddLabel(LabelRDPUDP, st.conf)

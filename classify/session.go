@@ -242,7 +242,7 @@ func (t *SessionTable) remember(p *pending, f *Flow, now time.Time, window time.
 		return
 	}
 	if p.first.IsZero() || now.Before(p.first) {
-		p.first = f.Start
+		p.first = f.Start()
 	}
 	p.expires = now.Add(window)
 	for i := range p.members {

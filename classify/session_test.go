@@ -7,7 +7,7 @@ import (
 )
 
 func rdpFlow(id uint64, client, server string, labels ...Label) *Flow {
-	f := &Flow{ID: id, Proto: ProtoTCP, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server), Start: t0}
+	f := &Flow{ID: id, Proto: ProtoTCP, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server)}
 	for _, l := range labels {
 		f.AddLabel(l, ConfidenceHigh)
 	}

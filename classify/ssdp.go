@@ -243,8 +243,8 @@ func (d *SSDPDetector) record(ctx *Context, f *Flow, m *ssdpMessage) {
 	upgrade := igd && !f.Labels.Has(LabelSSDPIGDSearch)
 
 	f.AddLabel(LabelSSDP, ConfidenceHigh)
-	if f.AppProto == "" {
-		f.AppProto = "ssdp"
+	if f.AppProto == AppNone {
+		f.AppProto = AppSSDP
 	}
 	if igd {
 		f.AddLabel(LabelSSDPIGDSearch, ConfidenceHigh)

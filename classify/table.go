@@ -113,20 +113,25 @@ func (l *idleList) pushBack(f *Flow) {
 	l.n++
 }
 
-// flowTable tracks live flows: a map from key to flow, idle lists for
-// expiry, a bound with eviction of the longest-idle flow, and a free list so
-// that steady state allocates nothing.
+// flowTable tracks live flows: a map from the hash of the canonical key to
+// a chain of flows, idle lists for expiry, a bound with eviction of the
+// longest-idle flow, and flows allocated in slabs and recycled through a
+// free list, so that steady state allocates nothing and a million flows
+// stay under 256 bytes each (the map holds 16-byte entries; a flow does not
+// keep its 44-byte key, it is compared field by field).
 type flowTable struct {
-	flows    map[flowKey]*Flow
+	flows    map[uint64]*Flow
+	n        int
 	lists    [numLists]idleList
 	timeouts [numLists]time.Duration
 	max      int
-	free     []*Flow
+	free     []*Flow // released flows, reused first
+	slab     []Flow  // the unused rest of the newest slab
 }
 
 func newFlowTable(max int, t Timeouts) *flowTable {
 	ft := &flowTable{
-		flows: make(map[flowKey]*Flow, min(max, 1<<16)),
+		flows: make(map[uint64]*Flow, min(max, 1<<16)),
 		max:   max,
 	}
 	ft.timeouts = [numLists]time.Duration{t.TCP, t.TCPClosed, t.UDP, t.ICMP, t.Other}
@@ -168,19 +173,58 @@ func (t *flowTable) touch(f *Flow) {
 	t.lists[want].pushBack(f)
 }
 
-func (t *flowTable) get(k flowKey) *Flow { return t.flows[k] }
+// hashKey mixes the canonical key's words (a fixed function, so flow ids
+// and table order are the same on every run).
+func hashKey(k *flowKey) uint64 {
+	h := uint64(k.proto)<<48 ^ uint64(k.vlan)<<32 ^ uint64(k.tunnel) ^ uint64(k.portLo)<<16 ^ uint64(k.portHi)
+	for _, a := range [2]*[16]byte{&k.addrLo, &k.addrHi} {
+		h = mix64(h ^ binary.LittleEndian.Uint64(a[:8]))
+		h = mix64(h ^ binary.LittleEndian.Uint64(a[8:]))
+	}
+	return mix64(h)
+}
 
-// insert adds a new flow for k. The caller fills it in.
-func (t *flowTable) insert(k flowKey) *Flow {
+// mix64 is a 64-bit finaliser (from SplitMix64).
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// get returns the flow of the packet from src to dst, if live.
+func (t *flowTable) get(h uint64, src, dst netip.AddrPort, proto uint8, vlan uint16, tunnel uint32) *Flow {
+	for f := t.flows[h]; f != nil; f = f.hnext {
+		if f.Proto == proto && f.VLAN == vlan && f.tunnel == tunnel &&
+			((f.Client == src && f.Server == dst) || (f.Client == dst && f.Server == src)) {
+			return f
+		}
+	}
+	return nil
+}
+
+// slabSize is how many flows are allocated at once.
+const slabSize = 1024
+
+// insert adds a new flow under hash h at the head of its chain. The caller
+// fills it in.
+func (t *flowTable) insert(h uint64) *Flow {
 	var f *Flow
-	if n := len(t.free); n > 0 {
+	switch n := len(t.free); {
+	case n > 0:
 		f = t.free[n-1]
 		t.free = t.free[:n-1]
-	} else {
-		f = new(Flow)
+	default:
+		if len(t.slab) == 0 {
+			t.slab = make([]Flow, slabSize)
+		}
+		f = &t.slab[0]
+		t.slab = t.slab[1:]
 	}
-	f.key = k
-	t.flows[k] = f
+	f.hnext = t.flows[h]
+	t.flows[h] = f
+	t.n++
 	return f
 }
 
@@ -191,14 +235,14 @@ func (t *flowTable) link(f *Flow) {
 }
 
 // full reports whether inserting one more flow would exceed the bound.
-func (t *flowTable) full() bool { return t.max > 0 && len(t.flows) >= t.max }
+func (t *flowTable) full() bool { return t.max > 0 && t.n >= t.max }
 
 // oldest returns the flow idle the longest across all lists.
 func (t *flowTable) oldest() *Flow {
 	var o *Flow
 	for i := range t.lists {
 		h := t.lists[i].head
-		if h != nil && (o == nil || h.Last.Before(o.Last)) {
+		if h != nil && (o == nil || h.last < o.last) {
 			o = h
 		}
 	}
@@ -209,7 +253,7 @@ func (t *flowTable) oldest() *Flow {
 func (t *flowTable) expired(now time.Time) *Flow {
 	for i := range t.lists {
 		h := t.lists[i].head
-		if h != nil && now.Sub(h.Last) > t.timeouts[i] {
+		if h != nil && now.UnixNano()-h.last > int64(t.timeouts[i]) {
 			return h
 		}
 	}
@@ -225,19 +269,35 @@ func (t *flowTable) any() *Flow {
 // calling release.
 func (t *flowTable) remove(f *Flow) {
 	t.lists[f.list].remove(f)
-	delete(t.flows, f.key)
+	k, _ := makeKey(f.Client, f.Server, f.Proto, f.VLAN, f.tunnel) // the flow keeps no key: rebuild its hash
+	h := hashKey(&k)
+	head := t.flows[h]
+	switch {
+	case head == f && f.hnext == nil:
+		delete(t.flows, h)
+	case head == f:
+		t.flows[h] = f.hnext
+	default:
+		for p := head; p != nil; p = p.hnext {
+			if p.hnext == f {
+				p.hnext = f.hnext
+				break
+			}
+		}
+	}
+	f.hnext = nil
+	t.n--
 }
 
-// release recycles f.
+// release recycles f (its slab stays allocated: the table's memory is
+// bounded by MaxFlows).
 func (t *flowTable) release(f *Flow) {
 	*f = Flow{}
-	if len(t.free) < 4096 {
-		t.free = append(t.free, f)
-	}
+	t.free = append(t.free, f)
 }
 
 // len returns the number of live flows.
-func (t *flowTable) len() int { return len(t.flows) }
+func (t *flowTable) len() int { return t.n }
 
 // flowID derives the 51-bit flow id from the key and the first packet time,
 // so the same input gives the same ids.

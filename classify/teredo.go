@@ -372,8 +372,8 @@ func (d *TeredoDetector) Inspect(ctx *Context, f *Flow, seg *Segment) Status {
 	if !st.labelled && teredoProven(f, seg, &p, st) {
 		st.labelled = true
 		f.AddLabel(LabelTeredo, ConfidenceHigh)
-		if f.AppProto == "" {
-			f.AppProto = "teredo"
+		if f.AppProto == AppNone {
+			f.AppProto = AppTeredo
 		}
 		f.SetDecap(DecapTeredo)
 		f.SetEvidence(d.Name(), &st.ev)

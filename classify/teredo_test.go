@@ -295,12 +295,12 @@ func TestTeredoDetector(t *testing.T) {
 				t.Errorf("malformed %d, want %d", got, c.want.malformed)
 			}
 			if !c.want.teredo {
-				if f.Labels != 0 || f.AppProto != "" || f.GetEvidence("teredo") != nil {
+				if f.Labels != 0 || f.AppProto != AppNone || f.GetEvidence("teredo") != nil {
 					t.Errorf("near miss labelled: %v %q", f.Labels.Strings(), f.AppProto)
 				}
 				return
 			}
-			if f.AppProto != "teredo" || f.LabelConfidence(LabelTeredo) != ConfidenceHigh {
+			if f.AppProto != AppTeredo || f.LabelConfidence(LabelTeredo) != ConfidenceHigh {
 				t.Errorf("app_proto %q confidence %v", f.AppProto, f.LabelConfidence(LabelTeredo))
 			}
 			ev, _ := f.GetEvidence("teredo").(*TeredoEvidence)

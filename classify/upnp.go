@@ -787,8 +787,8 @@ func (d *UPnPDetector) label(f *Flow, st *upnpFlow, l Label) {
 		f.SetEvidence(UPnPEvidenceKey, st.ev)
 	}
 	f.AddLabel(l, ConfidenceHigh)
-	if f.AppProto == "" {
-		f.AppProto = "http"
+	if f.AppProto == AppNone {
+		f.AppProto = AppHTTP
 	}
 }
 

@@ -84,7 +84,7 @@ func (r *upnpCorpusReplay) packet(ts time.Time, src, dst netip.AddrPort, proto u
 		}
 		r.nextID++
 		cf = &upnpCorpusFlow{
-			f:    &Flow{ID: r.nextID, Proto: proto, Client: client, Server: server, Start: ts},
+			f:    &Flow{ID: r.nextID, Proto: proto, Client: client, Server: server},
 			done: make([]bool, len(r.detectors)),
 			fed:  make([][2]int, len(r.detectors)),
 		}
@@ -96,7 +96,7 @@ func (r *upnpCorpusReplay) packet(ts time.Time, src, dst netip.AddrPort, proto u
 	}
 	r.packets++
 	f := cf.f
-	f.Last = ts
+	f.SetTimes(f.Start(), ts)
 	dir := f.Direction(src)
 	f.Pkts[dir]++
 	seg := Segment{Dir: dir, Time: ts, Src: src, Dst: dst, Payload: payload}
@@ -516,7 +516,7 @@ func TestUPnPCorpusWindowsIGD(t *testing.T) {
 		{"192.168.0.1:1901", "192.168.0.13:62923"},
 	} {
 		f := r.find(netip.MustParseAddrPort(c[0]), netip.MustParseAddrPort(c[1]), ProtoUDP)
-		if f == nil || !f.Labels.Has(LabelSSDPIGDSearch) || f.AppProto != "ssdp" {
+		if f == nil || !f.Labels.Has(LabelSSDPIGDSearch) || f.AppProto != AppSSDP {
 			t.Errorf("%v: want ssdp-igd-search", c)
 		}
 	}
@@ -543,7 +543,7 @@ func TestUPnPCorpusNegatives(t *testing.T) {
 			t.Logf("%d of %d records decoded to UDP/TCP", r.packets, r.records)
 			for _, cf := range r.order {
 				f := cf.f
-				if f.AppProto == "dns" {
+				if f.AppProto == AppDNS {
 					dnsFlows++
 				}
 				if f.Labels&dnsFamilyLabels != 0 {

@@ -180,11 +180,11 @@ func TestSSDPDetector(t *testing.T) {
 			}
 			ev, _ := f.GetEvidence(UPnPEvidenceKey).(*UPnPEvidence)
 			if want == 0 {
-				if ev != nil || f.AppProto != "" {
+				if ev != nil || f.AppProto != AppNone {
 					t.Errorf("near miss has evidence %+v app %q", ev, f.AppProto)
 				}
 			} else {
-				if ev == nil || f.AppProto != "ssdp" || f.LabelConfidence(LabelSSDP) != ConfidenceHigh {
+				if ev == nil || f.AppProto != AppSSDP || f.LabelConfidence(LabelSSDP) != ConfidenceHigh {
 					t.Fatalf("evidence %+v app %q", ev, f.AppProto)
 				}
 				if tt.check != nil {
@@ -315,7 +315,7 @@ func TestUPnPAddPortMappingVector(t *testing.T) {
 	check := func(t *testing.T, ctx *Context, f *Flow) {
 		t.Helper()
 		want := LabelSet(0).With(LabelUPnPControl).With(LabelUPnPPortmapAdd)
-		if f.Labels != want || f.AppProto != "http" {
+		if f.Labels != want || f.AppProto != AppHTTP {
 			t.Fatalf("labels %v app %q", f.Labels.Strings(), f.AppProto)
 		}
 		ev, _ := f.GetEvidence(UPnPEvidenceKey).(*UPnPEvidence)
@@ -579,10 +579,10 @@ func TestUPnPControl(t *testing.T) {
 			}
 			ev, _ := f.GetEvidence(UPnPEvidenceKey).(*UPnPEvidence)
 			if want == 0 {
-				if ev != nil || f.AppProto != "" || ctx.Expect.Len() != 0 {
+				if ev != nil || f.AppProto != AppNone || ctx.Expect.Len() != 0 {
 					t.Errorf("near miss: evidence %+v app %q, %d expectations", ev, f.AppProto, ctx.Expect.Len())
 				}
-			} else if ev == nil || f.AppProto != "http" {
+			} else if ev == nil || f.AppProto != AppHTTP {
 				t.Fatalf("evidence %+v app %q", ev, f.AppProto)
 			} else if tt.check != nil {
 				tt.check(t, ev, ctx)
