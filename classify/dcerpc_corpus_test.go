@@ -2,7 +2,6 @@ package classify
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -479,39 +478,4 @@ func TestDCERPCCorpusExpectations(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dcerpcFirstPayloads returns the first n payloads of TCP/UDP flows of a
-// capture matching a port (for fuzz seeds and benchmarks), concatenated per
-// direction in order.
-func dcerpcFirstPayloads(path string, port uint16, n int) ([][]byte, error) {
-	read, lt, closeFn, err := dcerpcOpenPcap(path)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFn()
-	var out [][]byte
-	for len(out) < n {
-		data, _, err := read()
-		if err != nil {
-			break
-		}
-		pkt := dcerpcLinkPacket(data, lt)
-		if pkt == nil {
-			continue
-		}
-		if tl := pkt.TransportLayer(); tl != nil {
-			var sp, dp uint16
-			switch v := tl.(type) {
-			case *layers.TCP:
-				sp, dp = uint16(v.SrcPort), uint16(v.DstPort)
-			case *layers.UDP:
-				sp, dp = uint16(v.SrcPort), uint16(v.DstPort)
-			}
-			if (sp == port || dp == port) && len(tl.LayerPayload()) > 0 {
-				out = append(out, bytes.Clone(tl.LayerPayload()))
-			}
-		}
-	}
-	return out, nil
 }

@@ -46,10 +46,9 @@ type fragment struct {
 
 // Errors the decoder reports; the classifier counts them per kind.
 var (
-	errNoIP        = errors.New("no IP layer")
-	errTruncated   = errors.New("truncated packet")
-	errUnsupported = errors.New("unsupported link type")
-	errBadIP       = errors.New("malformed IP header")
+	errNoIP      = errors.New("no IP layer")
+	errTruncated = errors.New("truncated packet")
+	errBadIP     = errors.New("malformed IP header")
 )
 
 // decoder holds preallocated gopacket layers, so decoding a packet allocates
@@ -63,8 +62,6 @@ type decoder struct {
 	nflog    NFLOG
 	loopback layers.Loopback
 	ip4      layers.IPv4
-	tcp      layers.TCP
-	udp      layers.UDP
 	gre      layers.GRE
 	vxlan    layers.VXLAN
 	gtp      layers.GTPv1U

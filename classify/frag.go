@@ -22,7 +22,6 @@ type fragEntry struct {
 	got      int      // blocks received (with overlaps counted once)
 	frames   int      // fragments seen
 	wire     uint64   // their captured bytes
-	ipBytes  int
 	first    time.Time
 	src, dst netip.Addr
 }
@@ -76,9 +75,7 @@ func (r *reassembler) add(d *decoded, wire int, now time.Time) (data []byte, fra
 		e.total = off + n
 	}
 	end := (off + n + 7) / 8
-	if !d.frag.more {
-		end = (off + n + 7) / 8
-	} else {
+	if d.frag.more {
 		end = (off + n) / 8 // a non-final fragment's length is a multiple of 8
 	}
 	for b := off / 8; b < end; b++ {

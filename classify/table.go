@@ -260,11 +260,6 @@ func (t *flowTable) expired(now time.Time) *Flow {
 	return nil
 }
 
-// any returns some live flow (for draining), or nil.
-func (t *flowTable) any() *Flow {
-	return t.oldest()
-}
-
 // remove unlinks f from the table. The caller must be done with it before
 // calling release.
 func (t *flowTable) remove(f *Flow) {

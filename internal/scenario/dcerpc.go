@@ -50,11 +50,7 @@ var (
 	uuidIUnknown           = uuidLE("00000000-0000-0000-c000-000000000046")
 	clsidWbemLevel1        = uuidLE("8bc3f05e-d86b-11d0-a075-00c04fb68820")
 	uuidIWbemLevel1        = uuidLE("f309ad18-d86a-11d0-a075-00c04fb68820")
-	uuidIWbemServices      = uuidLE("9556dc99-828c-11cf-a37e-00aa003240c7")
 	uuidIRemUnknown2       = uuidLE("00000143-0000-0000-c000-000000000046")
-	uuidEPM                = uuidLE("e1af8308-5d1f-11c9-91a4-08002b14a0fa")
-	uuidTransferNDR64      = uuidLE("71710533-beba-4937-8319-b5dbef9ccc36")
-	uuidBTFN               = [16]byte{0x2c, 0x1c, 0xb7, 0x6c, 0x12, 0x98, 0x40, 0x45, 3, 0, 0, 0, 0, 0, 0, 0}
 	authTypeNTLM      byte = 0x0a
 	authLevelPriv     byte = 0x06
 	authLevelInt      byte = 0x05
