@@ -145,17 +145,19 @@ type Classifier struct {
 	sweptAt time.Time
 	stats   Stats
 	shared  *Shared
+	touched []*Flow // flows the current packet belongs to, outermost first
 }
 
 // New returns a classifier.
 func New(cfg Config) *Classifier {
 	cfg.setDefaults()
 	c := &Classifier{
-		cfg:   cfg,
-		table: newFlowTable(cfg.MaxFlows, cfg.Timeouts),
-		d:     make([]decoded, cfg.MaxTunnelDepth+1),
-		frag:  newReassembler(cfg.MaxFragments, cfg.FragTimeout),
-		dets:  cfg.Detectors,
+		cfg:     cfg,
+		table:   newFlowTable(cfg.MaxFlows, cfg.Timeouts),
+		d:       make([]decoded, cfg.MaxTunnelDepth+1),
+		touched: make([]*Flow, 0, cfg.MaxTunnelDepth+1),
+		frag:    newReassembler(cfg.MaxFragments, cfg.FragTimeout),
+		dets:    cfg.Detectors,
 	}
 	if len(c.dets) > 32 {
 		c.dets = c.dets[:32]
@@ -174,6 +176,10 @@ func New(cfg Config) *Classifier {
 	c.events = make([]Event, 0, 64)
 	return c
 }
+
+// Touched returns the flows the last packet belonged to: its outermost
+// flow, then the flows inside its tunnels. Valid until the next call.
+func (c *Classifier) Touched() []*Flow { return c.touched }
 
 // Detectors returns the detectors in the order they run.
 func (c *Classifier) Detectors() []Detector { return c.dets }
@@ -235,6 +241,7 @@ func (c *Classifier) begin(ts time.Time) {
 	}
 	c.ended = c.ended[:0]
 	c.events = c.events[:0]
+	c.touched = c.touched[:0]
 	if ts.After(c.now) {
 		c.now = ts
 		c.nowNs = ts.UnixNano()
@@ -356,6 +363,7 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 	if d.proto == ProtoTCP && f.State == StateClosed && f.list != listTCPClosed {
 		c.table.touch(f)
 	}
+	c.touched = append(c.touched, f)
 	if f.Labels != before {
 		if s := c.ctx.Sessions.Observe(f, c.now); s != nil {
 			c.events = append(c.events, Event{Kind: EventSession, Flow: f, Session: s, Dir: dir, Time: c.now})

@@ -265,6 +265,16 @@ func (f *Flow) Last() time.Time { return time.Unix(0, f.last).UTC() }
 // build flows without the classifier).
 func (f *Flow) SetTimes(start, last time.Time) { f.start, f.last = start.UnixNano(), last.UnixNano() }
 
+// NextSeq returns the TCP sequence number the side sending in direction dir
+// will use next, as last seen (what a reset toward the other side must
+// acknowledge), and whether it is known.
+func (f *Flow) NextSeq(dir Direction) (uint32, bool) { return f.nextSeq[dir], f.seqKnown[dir] }
+
+// Offloadable reports whether the flow needs no more of its packets for
+// classification: every detector is done and nothing is decapsulated from
+// it. An inline sensor may then let the kernel pass the rest.
+func (f *Flow) Offloadable() bool { return !f.inspecting && f.decap == DecapNone }
+
 // Age returns the flow's duration.
 func (f *Flow) Age() time.Duration { return time.Duration(f.last - f.start) }
 

@@ -51,9 +51,11 @@ type Sensor struct {
 	packets uint64
 	bytes   uint64
 	elapsed time.Duration
-	failed  atomic.Bool // a sink failed: stop reading
-	sinkErr error
-	errOnce sync.Once
+	// kernel counters of live sources
+	kernelDrops, kernelFreezes uint64
+	failed                     atomic.Bool // a sink failed: stop reading
+	sinkErr                    error
+	errOnce                    sync.Once
 }
 
 // New returns a sensor.
@@ -250,7 +252,8 @@ func (s *Sensor) sinkFailed(err error) {
 
 // Summary returns what the sensor has done so far.
 func (s *Sensor) Summary() Summary {
-	sum := Summary{Files: s.files, Errors: s.errors, Packets: s.packets, Bytes: s.bytes, Elapsed: s.elapsed}
+	sum := Summary{Files: s.files, Errors: s.errors, Packets: s.packets, Bytes: s.bytes, Elapsed: s.elapsed,
+		KernelDrops: s.kernelDrops, KernelFreezes: s.kernelFreezes}
 	if s.cfg.Policy != nil {
 		st := s.cfg.Policy.Stats()
 		sum.Policy = &st

@@ -23,10 +23,16 @@ type Summary struct {
 	Suppressed   uint64
 	Sessions     uint64 // Remote Assistance sessions formed
 	Blocked      uint64 // flows an enforcer blocked
-	BlockErrors  uint64 // blocks the enforcer failed to apply
-	Policy       *rules.EngineStats
-	Elapsed      time.Duration
-	Classifier   classify.Stats
+	// inline and live counters
+	Dropped       uint64 // packets given a drop verdict
+	Offloaded     uint64 // packets whose connection was offloaded to the kernel
+	VerdictErrors uint64 // verdicts the kernel did not take
+	KernelDrops   uint64 // packets the kernel dropped before rasentry read them
+	KernelFreezes uint64 // TPACKET_V3 queue freezes
+	BlockErrors   uint64 // blocks the enforcer failed to apply
+	Policy        *rules.EngineStats
+	Elapsed       time.Duration
+	Classifier    classify.Stats
 }
 
 // add merges a worker's counts into s.
@@ -37,6 +43,9 @@ func (s *Summary) add(o *Summary) {
 	s.Suppressed += o.Suppressed
 	s.Sessions += o.Sessions
 	s.Blocked += o.Blocked
+	s.Dropped += o.Dropped
+	s.Offloaded += o.Offloaded
+	s.VerdictErrors += o.VerdictErrors
 	s.BlockErrors += o.BlockErrors
 	for k, v := range o.Labels {
 		if s.Labels == nil {
@@ -67,6 +76,10 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "rasentry summary\n")
 	fmt.Fprintf(w, "  files      %d (%d with errors)\n", s.Files, s.Errors)
 	fmt.Fprintf(w, "  packets    %d (%s), %.0f packets/s over %s\n", s.Packets, humanBytes(s.Bytes), s.PacketsPerSecond(), s.Elapsed.Round(time.Millisecond))
+	if s.KernelDrops+s.KernelFreezes+s.Dropped+s.Offloaded+s.VerdictErrors > 0 {
+		fmt.Fprintf(w, "  kernel     %d drops, %d freezes; verdicts: %d dropped, %d offloaded, %d errors\n",
+			s.KernelDrops, s.KernelFreezes, s.Dropped, s.Offloaded, s.VerdictErrors)
+	}
 	fmt.Fprintf(w, "  not IP     %d, truncated %d, malformed IP %d, unsupported link %d\n", c.NotIP, c.Truncated, c.MalformedIP, c.UnsupportedLink)
 	fmt.Fprintf(w, "  fragments  %d datagrams reassembled, %d dropped\n", c.FragReassembled, c.FragDropped)
 	fmt.Fprintf(w, "  tunnels    %d inner packets, %d too deep\n", c.TunnelPackets, c.TunnelTooDeep)

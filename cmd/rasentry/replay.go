@@ -59,6 +59,11 @@ still reported), 2 for a usage or configuration error.`,
 	return cmd
 }
 
+// recordOptions shapes the records: the Community ID seed and in_iface.
+func (a *app) recordOptions(iface string) alert.Options {
+	return alert.Options{CommunityIDSeed: uint16(a.v.GetUint("output.community_id_seed")), Interface: iface}
+}
+
 // classifyConfig builds the classifier's configuration from the merged settings.
 func (a *app) classifyConfig() classify.Config {
 	v := a.v
@@ -105,7 +110,7 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 	s := sensor.New(sensor.Config{
 		Classify: a.classifyConfig(),
 		Workers:  a.v.GetInt("sensor.workers"),
-		Records:  alert.Options{CommunityIDSeed: uint16(a.v.GetUint("output.community_id_seed"))},
+		Records:  a.recordOptions(""),
 		Sink:     sink,
 		Logger:   a.log,
 		Progress: progress,
