@@ -47,6 +47,9 @@ variables and flags; flags win.`,
 
 // setup reads the configuration file and environment, then builds the logger.
 func (a *app) setup(cmd *cobra.Command) error {
+	if err := bindRunning(a.v, cmd); err != nil {
+		return err
+	}
 	a.v.SetEnvPrefix("RASENTRY")
 	a.v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	a.v.AutomaticEnv()
@@ -96,9 +99,26 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	return cfg.Build()
 }
 
-// bind ties a viper key to a flag, so the flag wins over file and environment.
-func bind(v *viper.Viper, fs *pflag.FlagSet, key, flag string) {
-	if err := v.BindPFlag(key, fs.Lookup(flag)); err != nil {
+// bind ties a viper key to a flag, so the flag wins over file and
+// environment. Several commands bind the same key (--eve, --policy), so the
+// binding is recorded on the flag and made when its command runs (setup).
+func bind(_ *viper.Viper, fs *pflag.FlagSet, key, flag string) {
+	if err := fs.SetAnnotation(flag, viperKey, []string{key}); err != nil {
 		panic(err) // a programming error: the flag is defined right above
 	}
+}
+
+const viperKey = "rasentry/viper-key"
+
+// bindRunning binds the annotated flags of the command that runs.
+func bindRunning(v *viper.Viper, cmd *cobra.Command) error {
+	var err error
+	visit := func(f *pflag.Flag) {
+		if keys := f.Annotations[viperKey]; len(keys) == 1 && err == nil {
+			err = v.BindPFlag(keys[0], f)
+		}
+	}
+	cmd.Flags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	return err
 }
