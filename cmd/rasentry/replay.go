@@ -47,6 +47,7 @@ still reported), 2 for a usage or configuration error.`,
 	f.Uint16("community-id-seed", 0, "Community ID seed")
 	f.Int("workers", 1, "classifier goroutines; packets are sharded by host pair (1 keeps output order deterministic)")
 	addPolicyFlags(f)
+	f.String("cpuprofile", "", "write a CPU profile (pprof) of the replay to this file")
 	for key, flag := range map[string]string{
 		"output.eve": "eve", "replay.realtime": "realtime", "replay.summary": "summary",
 		"flow.max": "max-flows", "flow.timeout.tcp": "timeout-tcp", "flow.timeout.tcp_closed": "timeout-tcp-closed",
@@ -87,6 +88,13 @@ func (a *app) openSink() (alert.Sink, error) {
 }
 
 func (a *app) runReplay(cmd *cobra.Command, files []string) error {
+	if path, _ := cmd.Flags().GetString("cpuprofile"); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	engine, err := a.policyEngine()
 	if err != nil {
 		return err
