@@ -219,6 +219,9 @@ func appendUnescapeHTML(b, raw []byte) []byte {
 }
 
 func appendTime(b []byte, t time.Time) []byte {
+	if y := t.UTC().Year(); y >= 0 && y <= 9999 {
+		return appendTimeFast(b, t)
+	}
 	b = append(b, '"')
 	b = t.UTC().AppendFormat(b, TimeFormat)
 	return append(b, '"')

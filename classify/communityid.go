@@ -34,13 +34,15 @@ var icmp6Counterpart = map[uint8]uint8{
 // ICMPv6, sport and dport carry the type and code of the packet.
 func CommunityID(seed uint16, src, dst netip.Addr, sport, dport uint16, proto uint8) string {
 	var buf [2 + 16 + 16 + 1 + 1 + 2 + 2]byte
-	n := communityIDInput(buf[:], seed, src, dst, sport, dport, proto)
+	n := CommunityIDInput(buf[:], seed, src, dst, sport, dport, proto)
 	sum := sha1.Sum(buf[:n])
 	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// communityIDInput writes the hashed bytes into buf and returns their length.
-func communityIDInput(buf []byte, seed uint16, src, dst netip.Addr, sport, dport uint16, proto uint8) int {
+// CommunityIDInput writes the bytes Community ID v1 hashes into buf (at
+// least 38 bytes) and returns their length, for encoders that hash without
+// allocating.
+func CommunityIDInput(buf []byte, seed uint16, src, dst netip.Addr, sport, dport uint16, proto uint8) int {
 	src, dst = src.Unmap(), dst.Unmap()
 	hasPorts := true
 	oneWay := false

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rasentry/rasentry/alert"
 	"github.com/rasentry/rasentry/capture"
+	"github.com/rasentry/rasentry/classify"
 	"github.com/rasentry/rasentry/internal/corpus"
 	"github.com/rasentry/rasentry/rules"
 )
@@ -242,4 +243,54 @@ func TestHandEncodingMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	t.Logf("%d records compared", n)
+}
+
+// TestAppendFlowMatchesFlowRecord checks the direct flow encoder against the
+// record path on every flow of the bundled captures and the corpus.
+func TestAppendFlowMatchesFlowRecord(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
+	if root := corpusRootForTest(); root != "" {
+		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
+		files = append(files, more...)
+	}
+	n := 0
+	for _, pcap := range files {
+		src, err := capture.OpenFile(pcap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := classify.New(classify.Config{})
+		check := func(evs []classify.Event) {
+			for _, ev := range evs {
+				if ev.Kind != classify.EventFlowEnded {
+					continue
+				}
+				for _, o := range []alert.Options{{}, {Interface: "eth0", CommunityIDSeed: 7}} {
+					want, err := alert.NewFlowRecord(ev.Flow, o).AppendJSON(nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := alert.AppendFlow(nil, ev.Flow, o)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, want) {
+						t.Fatalf("%s:\n got %s\nwant %s", pcap, got, want)
+					}
+					n++
+				}
+			}
+		}
+		for {
+			p, err := src.Next()
+			if err != nil {
+				break
+			}
+			_, evs := c.Packet(p.Data, int(p.LinkType), p.Length, p.Time)
+			check(evs)
+		}
+		c.Flush(c.Now(), check)
+		src.Close()
+	}
+	t.Logf("%d flow encodings compared", n)
 }
