@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rasentry/rasentry/alert"
 	"github.com/rasentry/rasentry/classify"
 	"github.com/rasentry/rasentry/internal/corpus"
 )
@@ -64,10 +63,9 @@ func TestCorpusLabels(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", e.Path, err)
 		}
-		byPair := map[string][]*alert.FlowRecord{}
-		for _, r := range recs {
-			fr, ok := r.(*alert.FlowRecord)
-			if !ok || fr.SrcPort == nil {
+		byPair := map[string][]*flowRecord{}
+		for _, fr := range flowRecords(t, recs) {
+			if fr.SrcPort == nil {
 				continue
 			}
 			a := netip.AddrPortFrom(netip.MustParseAddr(fr.SrcIP), *fr.SrcPort)

@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,40 @@ import (
 	"github.com/rasentry/rasentry/classify"
 	"github.com/rasentry/rasentry/internal/corpus"
 )
+
+// flowRecord is what the corpus tests read of a flow record.
+type flowRecord struct {
+	SrcIP    string  `json:"src_ip"`
+	SrcPort  *uint16 `json:"src_port"`
+	DestIP   string  `json:"dest_ip"`
+	DestPort *uint16 `json:"dest_port"`
+	Proto    string  `json:"proto"`
+	Rasentry struct {
+		Labels []string `json:"labels"`
+	} `json:"rasentry"`
+}
+
+// flowRecords decodes the flow records among recs (written by the sensor as
+// encoded JSON).
+func flowRecords(t testing.TB, recs []alert.Record) []*flowRecord {
+	t.Helper()
+	var out []*flowRecord
+	for _, r := range recs {
+		if r.EventType() != "flow" {
+			continue
+		}
+		raw, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := &flowRecord{}
+		if err := json.Unmarshal(raw, fr); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fr)
+	}
+	return out
+}
 
 // replayFile runs one capture through a fresh sensor and returns its records.
 func replayFile(t testing.TB, path string) ([]alert.Record, error) {
@@ -55,9 +90,8 @@ func TestCorpusConversations(t *testing.T) {
 				clean++
 			}
 			have := map[string]bool{}
-			for _, r := range recs {
-				fr, ok := r.(*alert.FlowRecord)
-				if !ok || fr.SrcPort == nil {
+			for _, fr := range flowRecords(t, recs) {
+				if fr.SrcPort == nil {
 					continue
 				}
 				a := netip.AddrPortFrom(netip.MustParseAddr(fr.SrcIP), *fr.SrcPort)

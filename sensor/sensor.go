@@ -304,7 +304,14 @@ func (w *worker) flowEnded(f *classify.Flow) {
 	for _, l := range f.Labels.Labels() {
 		w.sum.countLabel(l)
 	}
-	w.write(alert.NewFlowRecord(f, w.s.cfg.Records))
+	// Flow records are the bulk of the output: they are encoded straight
+	// from the flow into one buffer (alert.AppendFlow), not built as a record.
+	b, err := alert.AppendFlow(make([]byte, 0, 512), f, w.s.cfg.Records)
+	if err != nil {
+		w.write(alert.NewFlowRecord(f, w.s.cfg.Records))
+		return
+	}
+	w.write(&alert.Encoded{Type: "flow", Time: f.Last(), JSON: b})
 }
 
 func (w *worker) write(r alert.Record) {
