@@ -30,7 +30,7 @@ type WriterSink struct {
 // NewWriterSink writes JSON lines to w; name appears in error messages.
 // If w is an io.Closer, Close closes it.
 func NewWriterSink(name string, w io.Writer) *WriterSink {
-	bw := bufio.NewWriterSize(w, 256<<10)
+	bw := bufio.NewWriterSize(w, 1<<20)
 	s := &WriterSink{name: name, w: bw, enc: json.NewEncoder(bw)}
 	s.enc.SetEscapeHTML(false)
 	if c, ok := w.(io.Closer); ok && w != os.Stdout && w != os.Stderr {

@@ -328,8 +328,7 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 	if tun != nil {
 		tunnelID = uint32(tun.parent.ID)
 	}
-	k, _ := makeKey(src, dst, d.proto, d.vlan, tunnelID)
-	h := hashKey(&k)
+	h := flowHash(src, dst, d.proto, d.vlan, tunnelID)
 	f := c.table.get(h, src, dst, d.proto, d.vlan, tunnelID)
 	if f != nil && c.nowNs-f.last > int64(c.table.timeouts[f.list]) {
 		// Idle past its timeout but not swept yet: end it here, so the result
@@ -338,6 +337,7 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 		f = nil
 	}
 	if f == nil {
+		k, _ := makeKey(src, dst, d.proto, d.vlan, tunnelID) // only new flows need the canonical key (for the flow id)
 		f = c.newFlow(&k, h, d, src, dst, depth, tun)
 	} else {
 		c.table.touch(f)

@@ -173,17 +173,6 @@ func (t *flowTable) touch(f *Flow) {
 	t.lists[want].pushBack(f)
 }
 
-// hashKey mixes the canonical key's words (a fixed function, so flow ids
-// and table order are the same on every run).
-func hashKey(k *flowKey) uint64 {
-	h := uint64(k.proto)<<48 ^ uint64(k.vlan)<<32 ^ uint64(k.tunnel) ^ uint64(k.portLo)<<16 ^ uint64(k.portHi)
-	for _, a := range [2]*[16]byte{&k.addrLo, &k.addrHi} {
-		h = mix64(h ^ binary.LittleEndian.Uint64(a[:8]))
-		h = mix64(h ^ binary.LittleEndian.Uint64(a[8:]))
-	}
-	return mix64(h)
-}
-
 // mix64 is a 64-bit finaliser (from SplitMix64).
 func mix64(x uint64) uint64 {
 	x ^= x >> 30
@@ -191,6 +180,24 @@ func mix64(x uint64) uint64 {
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
+}
+
+// flowHash hashes a packet's flow tuple the same in both directions without
+// building the canonical key (each endpoint is hashed, and the two hashes
+// are combined in order).
+func flowHash(src, dst netip.AddrPort, proto uint8, vlan uint16, tunnel uint32) uint64 {
+	a, b := endpointHash(src), endpointHash(dst)
+	if a > b {
+		a, b = b, a
+	}
+	return mix64(a*0x9e3779b97f4a7c15 ^ b ^ uint64(proto)<<56 ^ uint64(vlan)<<40 ^ uint64(tunnel))
+}
+
+func endpointHash(ap netip.AddrPort) uint64 {
+	a := ap.Addr().As16()
+	hi := binary.LittleEndian.Uint64(a[:8])
+	lo := binary.LittleEndian.Uint64(a[8:])
+	return mix64(hi ^ mix64(lo^uint64(ap.Port())))
 }
 
 // get returns the flow of the packet from src to dst, if live.
@@ -264,8 +271,7 @@ func (t *flowTable) expired(now time.Time) *Flow {
 // calling release.
 func (t *flowTable) remove(f *Flow) {
 	t.lists[f.list].remove(f)
-	k, _ := makeKey(f.Client, f.Server, f.Proto, f.VLAN, f.tunnel) // the flow keeps no key: rebuild its hash
-	h := hashKey(&k)
+	h := flowHash(f.Client, f.Server, f.Proto, f.VLAN, f.tunnel) // the flow keeps no key: rebuild its hash
 	head := t.flows[h]
 	switch {
 	case head == f && f.hnext == nil:
