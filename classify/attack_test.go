@@ -54,6 +54,12 @@ func TestSYNFloodStaysBounded(t *testing.T) {
 	runtime.KeepAlive(c) // measured with the table alive
 	t.Logf("SYN flood: %d packets, %d flows created, %d evicted, %d active; heap grew %d MiB (%.0f B/flow)",
 		packets, st.FlowsCreated, st.FlowsEvicted, st.FlowsActive, grown>>20, float64(grown)/maxFlows)
+	sessions, pending := c.Shared().Sessions.Len()
+	t.Logf("session tables under the flood: %d sessions, %d precursors, %d expectations, %d names",
+		sessions, pending, c.Expectations().Len(), c.Shared().Names.Len())
+	if sessions+pending != 0 || c.Expectations().Len() != 0 {
+		t.Errorf("unrelated flows entered the session tables")
+	}
 	if st.FlowsEvicted < packets-maxFlows-1000 {
 		t.Errorf("evictions %d: the bound did not act", st.FlowsEvicted)
 	}
