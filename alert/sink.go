@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -106,3 +107,43 @@ func (m *MemorySink) Write(r Record) error {
 
 // Close does nothing.
 func (m *MemorySink) Close() error { return nil }
+
+// The interfaces below are optional: a sink implements those that fit it,
+// and the queue (Buffered), the fan-out (Multi) and the sensor find them
+// by type assertion.
+
+// BatchWriter is a sink that delivers many records in one exchange (Kafka).
+type BatchWriter interface {
+	// WriteBatch delivers rs and returns, in their order, the records it
+	// could not deliver, with the reason; they are retried.
+	WriteBatch(rs []Record) (failed []Record, err error)
+}
+
+// Flusher is a sink that holds written records in a buffer until Flush.
+type Flusher interface {
+	Flush() error
+}
+
+// Reopener is a sink that writes a file another program may move away
+// (logrotate): Reopen closes the file and opens its path again (SIGHUP).
+type Reopener interface {
+	Reopen() error
+}
+
+// ContextCloser is a sink whose Close may take time (flushing a queue):
+// CloseContext gives up when ctx is done.
+type ContextCloser interface {
+	CloseContext(ctx context.Context) error
+}
+
+// StatsReporter is a sink that reports its delivery counters.
+type StatsReporter interface {
+	SinkStats() []SinkStats
+}
+
+// Interrupter is a sink whose writes can hang longer than a shutdown may
+// wait (a Kafka produce waiting for a broker): Interrupt fails the write in
+// progress, and the sink is then closed.
+type Interrupter interface {
+	Interrupt()
+}

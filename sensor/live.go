@@ -23,12 +23,14 @@ func (s *Sensor) Live(ctx context.Context, src capture.Source) error {
 	s.files++
 	w := s.workers[0]
 	tick := newTicker(s.cfg.Progress, src)
+	var stats statsTick
 	var err error
 	for {
 		if err = ctx.Err(); err != nil {
 			break
 		}
 		tick.maybe()
+		s.tickStats(&stats, src, w)
 		var p capture.Packet
 		p, err = src.Next()
 		if errors.Is(err, capture.ErrTimeout) {
@@ -46,6 +48,7 @@ func (s *Sensor) Live(ctx context.Context, src capture.Source) error {
 		}
 	}
 	w.cls.Flush(w.cls.Now(), w.handle)
+	s.publish(src)
 	st := src.Stats()
 	s.packets += st.Packets
 	s.bytes += st.Bytes

@@ -86,6 +86,7 @@ func (w *worker) decide(f *classify.Flow, subj *rules.Subject, dir classify.Dire
 	}
 	if d.Suppressed {
 		w.sum.Suppressed++
+		w.sum.countRule(d.RuleID, d.Action.String(), true)
 		return
 	}
 	for _, sid := range v.Alerted {
@@ -97,6 +98,7 @@ func (w *worker) decide(f *classify.Flow, subj *rules.Subject, dir classify.Dire
 		v.Alerted = append(v.Alerted, d.SignatureID)
 	}
 	w.sum.Alerts++
+	w.sum.countRule(d.RuleID, d.Action.String(), false)
 	meta := map[string][]string{"policy_rule": {d.RuleID}, "reason": {d.Reason}}
 	if len(d.Unenforceable) > 0 {
 		meta["unenforceable"] = d.Unenforceable

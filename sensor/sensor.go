@@ -38,6 +38,13 @@ type Config struct {
 	// Blocker enforces block decisions; nil means nothing is enforced and
 	// block decisions are alerts with action "allowed".
 	Blocker Blocker
+	// Outputs, when set, encodes flow records in the configured format and
+	// reports the sinks' counters in stats.
+	Outputs Outputs
+	// StatsInterval is how often live and inline write a stats record (0: never).
+	StatsInterval time.Duration
+	// Reloads counts configuration reloads for the stats.
+	Reloads *ReloadCounter
 }
 
 // Sensor runs the pipeline.
@@ -53,7 +60,9 @@ type Sensor struct {
 	elapsed time.Duration
 	// kernel counters of live sources
 	kernelDrops, kernelFreezes uint64
-	failed                     atomic.Bool // a sink failed: stop reading
+	failed                     atomic.Bool
+	started                    time.Time
+	snapshot                   atomic.Pointer[alert.Stats] // a sink failed: stop reading
 	sinkErr                    error
 	errOnce                    sync.Once
 }
@@ -66,7 +75,7 @@ func New(cfg Config) *Sensor {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
-	s := &Sensor{cfg: cfg, log: cfg.Logger}
+	s := &Sensor{cfg: cfg, log: cfg.Logger, started: time.Now()}
 	s.shared = classify.NewShared(cfg.Classify)
 	cc := cfg.Classify
 	cc.Shared = s.shared
@@ -290,6 +299,10 @@ func (w *worker) handle(events []classify.Event) {
 			w.decideFlow(ev.Flow, ev.Dir, ev.Time)
 		case classify.EventSession:
 			w.sum.Sessions++
+			if w.sum.SessionModes == nil {
+				w.sum.SessionModes = map[string]uint64{}
+			}
+			w.sum.SessionModes[string(ev.Session.Mode)]++
 			w.write(alert.NewSessionRecord(ev.Session, ev.Flow, ev.Time, w.s.cfg.Records))
 			w.decideSession(ev.Session, ev.Flow, ev.Dir, ev.Time)
 		}
@@ -306,6 +319,12 @@ func (w *worker) flowEnded(f *classify.Flow) {
 	}
 	// Flow records are the bulk of the output: they are encoded straight
 	// from the flow into one buffer (alert.AppendFlow), not built as a record.
+	if o := w.s.cfg.Outputs; o != nil {
+		if e, err := o.Encoder().EncodeFlow(f, w.s.cfg.Records); err == nil {
+			w.write(e)
+			return
+		}
+	}
 	b, err := alert.AppendFlow(make([]byte, 0, 512), f, w.s.cfg.Records)
 	if err != nil {
 		w.write(alert.NewFlowRecord(f, w.s.cfg.Records))

@@ -21,8 +21,9 @@ type Summary struct {
 	Labels       map[string]uint64 // flows per label
 	Alerts       uint64
 	Suppressed   uint64
-	Sessions     uint64 // Remote Assistance sessions formed
-	Blocked      uint64 // flows an enforcer blocked
+	Sessions     uint64            // Remote Assistance sessions formed
+	SessionModes map[string]uint64 // sessions per mode
+	Blocked      uint64            // flows an enforcer blocked
 	// inline and live counters
 	Dropped       uint64 // packets given a drop verdict
 	Offloaded     uint64 // packets whose connection was offloaded to the kernel
@@ -31,8 +32,27 @@ type Summary struct {
 	KernelFreezes uint64 // TPACKET_V3 queue freezes
 	BlockErrors   uint64 // blocks the enforcer failed to apply
 	Policy        *rules.EngineStats
+	byRule        map[ruleAction]*ruleCount
 	Elapsed       time.Duration
 	Classifier    classify.Stats
+}
+
+// countRule counts one alert (or suppressed alert) of a rule.
+func (s *Summary) countRule(rule, action string, suppressed bool) {
+	if s.byRule == nil {
+		s.byRule = map[ruleAction]*ruleCount{}
+	}
+	k := ruleAction{rule, action}
+	c := s.byRule[k]
+	if c == nil {
+		c = &ruleCount{}
+		s.byRule[k] = c
+	}
+	if suppressed {
+		c.suppressed++
+	} else {
+		c.alerts++
+	}
 }
 
 // add merges a worker's counts into s.
@@ -42,6 +62,24 @@ func (s *Summary) add(o *Summary) {
 	s.Alerts += o.Alerts
 	s.Suppressed += o.Suppressed
 	s.Sessions += o.Sessions
+	for k, v := range o.SessionModes {
+		if s.SessionModes == nil {
+			s.SessionModes = map[string]uint64{}
+		}
+		s.SessionModes[k] += v
+	}
+	for k, v := range o.byRule {
+		if s.byRule == nil {
+			s.byRule = map[ruleAction]*ruleCount{}
+		}
+		c := s.byRule[k]
+		if c == nil {
+			c = &ruleCount{}
+			s.byRule[k] = c
+		}
+		c.alerts += v.alerts
+		c.suppressed += v.suppressed
+	}
 	s.Blocked += o.Blocked
 	s.Dropped += o.Dropped
 	s.Offloaded += o.Offloaded

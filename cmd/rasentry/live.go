@@ -40,11 +40,12 @@ SIGHUP re-reads the policy; SIGINT or SIGTERM stop after flushing every flow.`,
 	f.String("enforcer", "dry-run", "how blocks are enforced: dry-run, nftables or reset")
 	f.String("inject-iface", "", "reset enforcer: interface that sends the resets (SPAN inject port)")
 	f.Duration("block-duration", 0, "how long a block lasts (default: the enforcer's, 10m for nftables)")
-	f.String("eve", "", "write records to this file instead of stdout")
 	addPolicyFlags(f)
+	addOutputFlags(f)
+	addOperationFlags(f)
 	for key, flag := range map[string]string{
 		"live.iface": "iface", "live.bpf": "bpf", "live.promisc": "promisc", "enforce.mode": "enforcer",
-		"enforce.inject_iface": "inject-iface", "enforce.duration": "block-duration", "output.eve": "eve",
+		"enforce.inject_iface": "inject-iface", "enforce.duration": "block-duration",
 		"policy.file": "policy", "policy.preset": "preset",
 	} {
 		bind(a.v, f, key, flag)
@@ -70,9 +71,10 @@ the rules (IPv4 and IPv6). Needs CAP_NET_ADMIN.`,
 	f.String("queue", "0", "queue number or range N:M")
 	f.StringSlice("hooks", []string{"forward"}, "rules: netfilter hooks to queue from (forward, input, output)")
 	cmd.Flags().Bool("fail-closed", false, "drop packets when the queue is full instead of passing them")
-	cmd.Flags().String("eve", "", "write records to this file instead of stdout")
 	addPolicyFlags(cmd.Flags())
-	for key, flag := range map[string]string{"output.eve": "eve", "policy.file": "policy", "policy.preset": "preset"} {
+	addOutputFlags(cmd.Flags())
+	addOperationFlags(cmd.Flags())
+	for key, flag := range map[string]string{"policy.file": "policy", "policy.preset": "preset"} {
 		bind(a.v, cmd.Flags(), key, flag)
 	}
 	rulesCmd := &cobra.Command{Use: "rules", Short: "Install or remove the NFQUEUE rules (IPv4 and IPv6)"}
@@ -137,16 +139,20 @@ func (a *app) runSensor(src capture.Source, blocker sensor.Blocker) error {
 	if err != nil {
 		return err
 	}
-	sink, err := a.openSink()
+	sink, err := a.openOutputs(false)
 	if err != nil {
 		a.log.Error("cannot open output", zap.Error(err))
 		return exitError{2}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	reloads := &sensor.ReloadCounter{}
 	a.reloadPolicyOnHUP(ctx, engine)
+	a.reloadOutputsOnHUP(ctx, sink, reloads)
 	s := sensor.New(sensor.Config{Classify: a.classifyConfig(), Records: a.recordOptions(src.Name()), Sink: sink,
-		Logger: a.log, Policy: engine, Blocker: blocker})
+		Logger: a.log, Policy: engine, Blocker: blocker, Outputs: sink, Reloads: reloads,
+		StatsInterval: a.v.GetDuration("stats.interval")})
+	a.serveMetrics(ctx, s)
 	a.log.Info("sensor running", zap.String("source", src.Name()), zap.String("policy", engine.Current().Source()))
 	runErr := s.Live(ctx, src)
 	src.Close()

@@ -35,7 +35,7 @@ still reported), 2 for a usage or configuration error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.String("eve", "", "write records to this file instead of stdout")
+	addOutputFlags(f)
 	f.Bool("realtime", false, "replay at the pace of the capture's timestamps")
 	f.Bool("summary", true, "print a summary on stderr at the end")
 	f.Int("max-flows", 1_000_000, "live flows tracked at once; the longest idle is evicted beyond it")
@@ -49,7 +49,7 @@ still reported), 2 for a usage or configuration error.`,
 	addPolicyFlags(f)
 	f.String("cpuprofile", "", "write a CPU profile (pprof) of the replay to this file")
 	for key, flag := range map[string]string{
-		"output.eve": "eve", "replay.realtime": "realtime", "replay.summary": "summary",
+		"replay.realtime": "realtime", "replay.summary": "summary",
 		"flow.max": "max-flows", "flow.timeout.tcp": "timeout-tcp", "flow.timeout.tcp_closed": "timeout-tcp-closed",
 		"flow.timeout.udp": "timeout-udp", "flow.timeout.icmp": "timeout-icmp", "flow.timeout.other": "timeout-other",
 		"output.community_id_seed": "community-id-seed", "sensor.workers": "workers",
@@ -80,13 +80,6 @@ func (a *app) classifyConfig() classify.Config {
 	}
 }
 
-func (a *app) openSink() (alert.Sink, error) {
-	if path := a.v.GetString("output.eve"); path != "" {
-		return alert.OpenFileSink(path)
-	}
-	return alert.NewWriterSink("stdout", os.Stdout), nil
-}
-
 func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 	if path, _ := cmd.Flags().GetString("cpuprofile"); path != "" {
 		stopProfile, err := startCPUProfile(path)
@@ -99,7 +92,7 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 	if err != nil {
 		return err
 	}
-	sink, err := a.openSink()
+	sink, err := a.openOutputs(true)
 	if err != nil {
 		a.log.Error("cannot open output", zap.Error(err))
 		return exitError{2}
@@ -123,6 +116,7 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 		Logger:   a.log,
 		Progress: progress,
 		Policy:   engine,
+		Outputs:  sink,
 	})
 	failed := 0
 	for _, path := range files {

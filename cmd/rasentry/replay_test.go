@@ -92,7 +92,7 @@ func TestReplayExitStatusesAndErrors(t *testing.T) {
 		{"missing file, other files still run", []string{"replay", "/nonexistent/x.pcap", good}, 1, []string{"/nonexistent/x.pcap"}, 9},
 		{"bad policy", []string{"replay", "--policy", writeFile(t, "p.yaml", []byte("defualt: log\n")), good}, 2, []string{"p.yaml:1:1", "unknown key"}, 0},
 		{"unknown preset", []string{"replay", "--preset", "nope", good}, 2, []string{"nope"}, 0},
-		{"unwritable output", []string{"replay", "--eve", "/nonexistent/dir/out.json", good}, 2, []string{"/nonexistent/dir/out.json"}, 0},
+		{"unwritable output", []string{"replay", "--eve", "/dev/null/out.json", good}, 2, []string{"sink eve", "/dev/null"}, 0},
 		{"bad log level", []string{"replay", "--log-level", "loud", good}, 1, []string{"--log-level"}, 0},
 	}
 	for _, tt := range tests {

@@ -41,7 +41,7 @@ variables and flags; flags win.`,
 	pf.String("log-format", "console", "log format on stderr: console or json")
 	bind(a.v, pf, "log.level", "log-level")
 	bind(a.v, pf, "log.format", "log-format")
-	root.AddCommand(newReplayCommand(a), newLiveCommand(a), newInlineCommand(a), newVersionCommand(), newPolicyCommand(a))
+	root.AddCommand(newReplayCommand(a), newLiveCommand(a), newInlineCommand(a), newVersionCommand(), newPolicyCommand(a), newHealthCommand(a))
 	return root
 }
 
