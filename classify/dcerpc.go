@@ -865,7 +865,7 @@ func (d *DCERPCDetector) announce(ctx *Context, f *Flow, st *dcerpcFlow, addr ne
 	}
 	ctx.Expect.Add(Expectation{
 		Addr: addr, Port: port, Proto: proto, Reason: reason,
-		Service: svc, ServiceUUID: svcUUID, FromFlow: f.ID, Peer: f.Client.Addr(),
+		Service: svc, ServiceUUID: svcUUID, FromFlow: f.ID, FromClient: f.Client, FromServer: f.Server, Peer: f.Client.Addr(),
 		Created: ctx.Now, Expires: ctx.Now.Add(d.opts.ExpectWindow),
 	})
 }

@@ -22,8 +22,10 @@ type Expectation struct {
 	Service string
 	// ServiceUUID is the RPC interface UUID looked up, when known.
 	ServiceUUID string
-	// FromFlow is the flow id of the flow that announced it.
-	FromFlow uint64
+	// FromFlow is the flow id of the flow that announced it, FromClient and
+	// FromServer its endpoints (a session names it as a member).
+	FromFlow               uint64
+	FromClient, FromServer netip.AddrPort
 	// Peer, when valid, is the address expected to connect.
 	Peer    netip.Addr
 	Created time.Time

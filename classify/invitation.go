@@ -592,7 +592,7 @@ func (d *InvitationDetector) found(ctx *Context, f *Flow, st *invitationState, d
 			continue
 		}
 		ctx.Expect.Add(Expectation{Addr: a, Port: l.Port, Proto: ProtoTCP, Reason: "invitation",
-			Service: "remote-assistance", FromFlow: f.ID, Created: ctx.Now, Expires: exp})
+			Service: "remote-assistance", FromFlow: f.ID, FromClient: f.Client, FromServer: f.Server, Created: ctx.Now, Expires: exp})
 		ev.ListenersAdded++
 	}
 	st.found = true

@@ -188,11 +188,20 @@ func (t *SessionTable) Observe(f *Flow, now time.Time) *Session {
 // chain decides which chain, if any, the RDP flow f completes.
 func (t *SessionTable) chain(f *Flow, client, server netip.Addr, now time.Time) (SessionMode, Confidence, string, *pending) {
 	if x := f.ext; x != nil && x.Expected != nil {
-		switch x.Expected.Reason {
+		e := x.Expected
+		// The flow that carried the ticket or the mapping is a member too.
+		announcer := func(l Label) *pending {
+			if e.FromFlow == 0 || !e.FromClient.IsValid() {
+				return nil
+			}
+			return &pending{first: e.Created, members: []SessionMember{{FlowID: e.FromFlow, Labels: LabelSet(0).With(l),
+				Client: e.FromClient, Server: e.FromServer}}}
+		}
+		switch e.Reason {
 		case "invitation":
-			return ModeInvitation, ConfidenceHigh, "RDP to a listener named in an invitation ticket", nil
+			return ModeInvitation, ConfidenceHigh, "RDP to a listener named in an invitation ticket", announcer(LabelRAInvitationFile)
 		case "upnp-portmap":
-			return ModeUPnP, ConfidenceHigh, "RDP to a port opened by a UPnP AddPortMapping", nil
+			return ModeUPnP, ConfidenceHigh, "RDP to a port opened by a UPnP AddPortMapping", announcer(LabelUPnPPortmapAdd)
 		}
 	}
 	if p := t.offers[hostPair{client, server}]; p != nil && !now.After(p.expires) {

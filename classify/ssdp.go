@@ -311,9 +311,9 @@ func (d *SSDPDetector) expectDescription(ctx *Context, f *Flow, m *ssdpMessage) 
 		Proto:    ProtoTCP,
 		Reason:   "upnp-description",
 		Service:  "upnp",
-		FromFlow: f.ID,
-		Created:  ctx.Now,
-		Expires:  ctx.Now.Add(ttl),
+		FromFlow: f.ID, FromClient: f.Client, FromServer: f.Server,
+		Created: ctx.Now,
+		Expires: ctx.Now.Add(ttl),
 	})
 }
 

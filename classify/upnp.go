@@ -1110,10 +1110,10 @@ func (d *UPnPDetector) expectMapping(ctx *Context, f *Flow, op *upnpOp, a *upnpA
 		Proto:    op.proto,
 		Reason:   upnpReasonPortmap,
 		Service:  desc,
-		FromFlow: f.ID,
-		Peer:     peer,
-		Created:  op.created,
-		Expires:  op.created.Add(ttl),
+		FromFlow: f.ID, FromClient: f.Client, FromServer: f.Server,
+		Peer:    peer,
+		Created: op.created,
+		Expires: op.created.Add(ttl),
 	}
 	e.Addr = f.Server.Addr()
 	ctx.Expect.Add(e)
