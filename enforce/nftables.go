@@ -229,8 +229,9 @@ func (n *NFTables) Block(b Block) (bool, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.c.SetAddElements(n.sets[set], []nftables.SetElement{{Key: key, Timeout: d}}); err == nil {
-		err = n.c.Flush()
+	err = n.c.SetAddElements(n.sets[set], []nftables.SetElement{{Key: key, Timeout: d}})
+	if err == nil {
+		err = n.c.Flush() // the element takes effect only when the batch is sent
 	}
 	if err != nil {
 		n.errors.Add(1)
