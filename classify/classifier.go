@@ -142,6 +142,10 @@ type Classifier struct {
 	ended   []*Flow // flows reported ended, recycled on the next call
 	now     time.Time
 	nowNs   int64 // now in unix nanoseconds
+	// pktNs is the current packet's own time: flows record it, while the
+	// clock (now) only moves forward, so a late packet (several live
+	// interfaces merged) neither moves the clock back nor gets a wrong time.
+	pktNs int64
 	sweptAt time.Time
 	stats   Stats
 	shared  *Shared
@@ -242,9 +246,10 @@ func (c *Classifier) begin(ts time.Time) {
 	c.ended = c.ended[:0]
 	c.events = c.events[:0]
 	c.touched = c.touched[:0]
+	c.pktNs = ts.UnixNano()
 	if ts.After(c.now) {
 		c.now = ts
-		c.nowNs = ts.UnixNano()
+		c.nowNs = c.pktNs
 	}
 	c.ctx.Now = c.now
 }
@@ -350,8 +355,10 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 	}
 	f.Pkts[dir] += pkts
 	f.Bytes[dir] += wire
-	if c.nowNs > f.last {
-		f.last = c.nowNs
+	if c.pktNs > f.last {
+		f.last = c.pktNs
+	} else if c.pktNs < f.start {
+		f.start = c.pktNs // a packet that arrived late from another interface
 	}
 	before := f.Labels
 	if d.proto == ProtoTCP {
@@ -394,13 +401,13 @@ func (c *Classifier) newFlow(k *flowKey, h uint64, d *decoded, src, dst netipAdd
 	f.Proto = d.proto
 	f.VLAN = d.vlan
 	f.Depth = uint8(depth)
-	f.start, f.last = c.nowNs, c.nowNs
+	f.start, f.last = c.pktNs, c.pktNs
 	f.ICMPType, f.ICMPCode = d.icmpType, d.icmpCode
 	f.Client, f.Server = src, dst
 	if d.proto == ProtoTCP && d.tcpFlags&(TCPSyn|TCPAck) == TCPSyn|TCPAck {
 		f.Client, f.Server = dst, src // a SYN+ACK comes from the server
 	}
-	f.ID = c.table.flowID(k, c.now)
+	f.ID = c.table.flowID(k, time.Unix(0, c.pktNs))
 	f.inspecting = len(c.dets) > 0 && (d.proto == ProtoTCP || d.proto == ProtoUDP)
 	if tun != nil {
 		x := f.Ext()
