@@ -134,6 +134,11 @@ func (dc *decoder) decode(data []byte, first gopacket.LayerType, d *decoded) err
 				t = layerTypePPPoE
 			}
 		case layers.LayerTypeLinuxSLL:
+			// gopacket's LinuxSLL slices the address by its length field
+			// unchecked (a panic past 8 bytes): check it first.
+			if len(data) < 16 || binary.BigEndian.Uint16(data[4:6]) > 8 {
+				return errTruncated
+			}
 			if err := dc.sll.DecodeFromBytes(data, &dc.fb); err != nil {
 				return errTruncated
 			}

@@ -282,6 +282,18 @@ type worker struct {
 }
 
 func (w *worker) packet(data []byte, link, wire int, ts time.Time) {
+	// Traffic is written by attackers: a parser bug must cost one packet,
+	// not the process and the records it has not written yet. The panic is
+	// counted and logged (rate-limited) with the packet's time.
+	defer func() {
+		if r := recover(); r != nil {
+			w.sum.Panics++
+			if w.sum.Panics <= 10 || w.sum.Panics%1000 == 0 {
+				w.s.log.Error("packet handling panicked; packet skipped", zap.Any("panic", r),
+					zap.Time("packet_time", ts), zap.Int("bytes", len(data)), zap.Uint64("panics", w.sum.Panics))
+			}
+		}
+	}()
 	_, events := w.cls.Packet(data, link, wire, ts)
 	if len(events) > 0 {
 		w.handle(events)

@@ -21,6 +21,7 @@ type Summary struct {
 	Labels       map[string]uint64 // flows per label
 	Alerts       uint64
 	Suppressed   uint64
+	Panics       uint64            // packets whose handling panicked (skipped, logged)
 	Sessions     uint64            // Remote Assistance sessions formed
 	SessionModes map[string]uint64 // sessions per mode
 	Blocked      uint64            // flows an enforcer blocked
@@ -62,6 +63,7 @@ func (s *Summary) add(o *Summary) {
 	s.Alerts += o.Alerts
 	s.Suppressed += o.Suppressed
 	s.Sessions += o.Sessions
+	s.Panics += o.Panics
 	for k, v := range o.SessionModes {
 		if s.SessionModes == nil {
 			s.SessionModes = map[string]uint64{}
@@ -123,6 +125,9 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  tunnels    %d inner packets, %d too deep\n", c.TunnelPackets, c.TunnelTooDeep)
 	fmt.Fprintf(w, "  flows      %d (timed out %d, closed %d, evicted %d, at end of input %d)\n",
 		s.Flows, c.FlowsTimedOut, c.FlowsClosed, s.FlowsEvicted, c.FlowsEnded-c.FlowsTimedOut-c.FlowsClosed-c.FlowsEvicted)
+	if s.Panics > 0 {
+		fmt.Fprintf(w, "  PANICS     %d packets skipped after a panic (see the log)\n", s.Panics)
+	}
 	fmt.Fprintf(w, "  sessions   %d Remote Assistance sessions\n", s.Sessions)
 	fmt.Fprintf(w, "  alerts     %d (%d suppressed); %d flows blocked, %d blocks failed\n", s.Alerts, s.Suppressed, s.Blocked, s.BlockErrors)
 	if p := s.Policy; p != nil {
