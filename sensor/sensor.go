@@ -24,11 +24,15 @@ import (
 type Config struct {
 	Classify classify.Config
 	// Workers is the number of classifier goroutines; 1 (the default)
-	// classifies on the reading goroutine and gives deterministic output order.
+	// gives deterministic output order.
 	Workers int
-	Records alert.Options
-	Sink    alert.Sink
-	Logger  *zap.Logger
+	// Pipeline reads on a goroutine of its own even with one worker, so
+	// reading the file and classifying overlap (replay); the output is the
+	// same as without it.
+	Pipeline bool
+	Records  alert.Options
+	Sink     alert.Sink
+	Logger   *zap.Logger
 	// Progress, when set, is called about every second of wall time with the
 	// packets and bytes read so far from the current source.
 	Progress func(packets, bytes uint64)
@@ -97,7 +101,7 @@ func (s *Sensor) Replay(ctx context.Context, src capture.Source) error {
 	start := time.Now()
 	s.files++
 	var readErr error
-	if len(s.workers) == 1 {
+	if len(s.workers) == 1 && !s.cfg.Pipeline {
 		readErr = s.readSerial(ctx, src)
 	} else {
 		readErr = s.readParallel(ctx, src)

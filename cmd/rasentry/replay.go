@@ -111,6 +111,7 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 	s := sensor.New(sensor.Config{
 		Classify: a.classifyConfig(),
 		Workers:  a.v.GetInt("sensor.workers"),
+		Pipeline: true,
 		Records:  a.recordOptions(""),
 		Sink:     sink,
 		Logger:   a.log,
