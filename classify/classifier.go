@@ -145,7 +145,7 @@ type Classifier struct {
 	// pktNs is the current packet's own time: flows record it, while the
 	// clock (now) only moves forward, so a late packet (several live
 	// interfaces merged) neither moves the clock back nor gets a wrong time.
-	pktNs int64
+	pktNs   int64
 	sweptAt time.Time
 	stats   Stats
 	shared  *Shared

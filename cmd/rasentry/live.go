@@ -43,6 +43,7 @@ SIGHUP re-reads the policy; SIGINT or SIGTERM stop after flushing every flow.`,
 	addPolicyFlags(f)
 	addOutputFlags(f)
 	addOperationFlags(f)
+	addFlowFlags(f)
 	for key, flag := range map[string]string{
 		"live.iface": "iface", "live.bpf": "bpf", "live.promisc": "promisc", "enforce.mode": "enforcer",
 		"enforce.inject_iface": "inject-iface", "enforce.duration": "block-duration",
@@ -74,6 +75,7 @@ the rules (IPv4 and IPv6). Needs CAP_NET_ADMIN.`,
 	addPolicyFlags(cmd.Flags())
 	addOutputFlags(cmd.Flags())
 	addOperationFlags(cmd.Flags())
+	addFlowFlags(cmd.Flags())
 	for key, flag := range map[string]string{"policy.file": "policy", "policy.preset": "preset"} {
 		bind(a.v, cmd.Flags(), key, flag)
 	}

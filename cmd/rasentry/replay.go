@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/rasentry/rasentry/alert"
@@ -38,6 +39,22 @@ still reported), 2 for a usage or configuration error.`,
 	addOutputFlags(f)
 	f.Bool("realtime", false, "replay at the pace of the capture's timestamps")
 	f.Bool("summary", true, "print a summary on stderr at the end")
+	addFlowFlags(f)
+	f.Int("workers", 1, "classifier goroutines; packets are sharded by host pair (1 keeps output order deterministic)")
+	addPolicyFlags(f)
+	f.String("cpuprofile", "", "write a CPU profile (pprof) of the replay to this file")
+	for key, flag := range map[string]string{
+		"replay.realtime": "realtime", "replay.summary": "summary",
+		"sensor.workers": "workers",
+		rules.ConfigFile: "policy", rules.ConfigPreset: "preset",
+	} {
+		bind(a.v, f, key, flag)
+	}
+	return cmd
+}
+
+// addFlowFlags adds the flow table's settings to a pipeline command.
+func addFlowFlags(f *pflag.FlagSet) {
 	f.Int("max-flows", 1_000_000, "live flows tracked at once; the longest idle is evicted beyond it")
 	f.Duration("timeout-tcp", classify.DefaultTimeouts.TCP, "idle timeout of TCP flows")
 	f.Duration("timeout-tcp-closed", classify.DefaultTimeouts.TCPClosed, "linger of TCP flows after FIN from both sides or RST")
@@ -45,19 +62,13 @@ still reported), 2 for a usage or configuration error.`,
 	f.Duration("timeout-icmp", classify.DefaultTimeouts.ICMP, "idle timeout of ICMP flows")
 	f.Duration("timeout-other", classify.DefaultTimeouts.Other, "idle timeout of other IP flows")
 	f.Uint16("community-id-seed", 0, "Community ID seed")
-	f.Int("workers", 1, "classifier goroutines; packets are sharded by host pair (1 keeps output order deterministic)")
-	addPolicyFlags(f)
-	f.String("cpuprofile", "", "write a CPU profile (pprof) of the replay to this file")
 	for key, flag := range map[string]string{
-		"replay.realtime": "realtime", "replay.summary": "summary",
 		"flow.max": "max-flows", "flow.timeout.tcp": "timeout-tcp", "flow.timeout.tcp_closed": "timeout-tcp-closed",
 		"flow.timeout.udp": "timeout-udp", "flow.timeout.icmp": "timeout-icmp", "flow.timeout.other": "timeout-other",
-		"output.community_id_seed": "community-id-seed", "sensor.workers": "workers",
-		rules.ConfigFile: "policy", rules.ConfigPreset: "preset",
+		"output.community_id_seed": "community-id-seed",
 	} {
-		bind(a.v, f, key, flag)
+		bind(nil, f, key, flag)
 	}
-	return cmd
 }
 
 // recordOptions shapes the records: the Community ID seed and in_iface.

@@ -137,19 +137,30 @@ func (c TCPConversation) Frames(t time.Time, payloads ...[]byte) []Frame {
 		ss++
 		add(TCPPacket(cl, sv, v, ack, cs, ss, nil))
 	}
+	// Payloads longer than the MSS of a 1500-byte MTU go out in several
+	// segments (PSH on the last), as a real stack sends them.
+	mss := 1460
+	if !cl.Addr().Is4() {
+		mss = 1440
+	}
 	for i, p := range payloads {
 		if len(p) == 0 {
 			continue
 		}
-		if i%2 == 0 {
-			add(TCPPacket(cl, sv, v, psh|ack, cs, ss, p))
-			cs += uint32(len(p))
-			add(TCPPacket(sv, cl, v, ack, ss, cs, nil))
-		} else {
-			add(TCPPacket(sv, cl, v, psh|ack, ss, cs, p))
-			ss += uint32(len(p))
-			add(TCPPacket(cl, sv, v, ack, cs, ss, nil))
+		from, to, seq, peerSeq := cl, sv, &cs, &ss
+		if i%2 == 1 {
+			from, to, seq, peerSeq = sv, cl, &ss, &cs
 		}
+		for off := 0; off < len(p); off += mss {
+			end := min(off+mss, len(p))
+			flags := uint8(ack)
+			if end == len(p) {
+				flags |= psh
+			}
+			add(TCPPacket(from, to, v, flags, *seq, *peerSeq, p[off:end]))
+			*seq += uint32(end - off)
+		}
+		add(TCPPacket(to, from, v, ack, *peerSeq, *seq, nil))
 	}
 	switch {
 	case c.NoClose:
