@@ -220,28 +220,21 @@ func (t *SessionTable) chain(f *Flow, client, server netip.Addr, now time.Time) 
 	return "", 0, "", nil
 }
 
-func (t *SessionTable) offerEntry(k hostPair) *pending {
-	p := t.offers[k]
-	if p == nil {
-		if len(t.offers)+len(t.pnrp) >= t.cfg.MaxPending {
-			t.counters.SessionsDropped.Add(1)
-			return nil
-		}
-		p = &pending{}
-		t.offers[k] = p
-	}
-	return p
-}
+func (t *SessionTable) offerEntry(k hostPair) *pending { return pendingEntry(t, t.offers, k) }
 
-func (t *SessionTable) pnrpEntry(a netip.Addr) *pending {
-	p := t.pnrp[a]
+func (t *SessionTable) pnrpEntry(a netip.Addr) *pending { return pendingEntry(t, t.pnrp, a) }
+
+// pendingEntry returns m's entry for k, creating it while the precursor
+// tables (offers and PNRP hosts together) are below their bound.
+func pendingEntry[K comparable](t *SessionTable, m map[K]*pending, k K) *pending {
+	p := m[k]
 	if p == nil {
 		if len(t.offers)+len(t.pnrp) >= t.cfg.MaxPending {
 			t.counters.SessionsDropped.Add(1)
 			return nil
 		}
 		p = &pending{}
-		t.pnrp[a] = p
+		m[k] = p
 	}
 	return p
 }
