@@ -581,6 +581,7 @@ func (c *Classifier) Flush(ts time.Time, fn func([]Event)) {
 			}
 			if f.State == StateClosed {
 				c.end(f, EndClosed) // its FIN or RST was seen; only the linger was cut short
+				c.stats.FlowsClosed++
 			} else {
 				c.end(f, EndShutdown)
 			}
