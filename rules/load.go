@@ -439,42 +439,40 @@ func defaultSeverity(a Action) int {
 }
 
 func (l *loader) networks(n *yaml.Node) {
-	for _, p := range l.mapping(n, "networks", nil) {
-		name := p.key.Value
-		if !l.checkName(p.key, "network") {
-			continue
-		}
-		if len(l.p.Networks) == 64 {
-			l.addf(pos(p.key), "networks: at most 64 networks may be named")
-			continue
-		}
-		where := "networks." + name
-		prefixes := l.prefixes(p.val, where)
-		if len(prefixes) == 0 && (isNull(p.val) || (p.val.Kind == yaml.SequenceNode && len(p.val.Content) == 0)) {
-			l.addf(pos(p.val), "%s: a network needs at least one address or CIDR", where)
-		}
-		l.netIndex[name] = len(l.p.Networks)
-		l.p.Networks = append(l.p.Networks, Network{Name: name, Prefixes: prefixes, Pos: pos(p.key)})
-	}
+	l.namedSets(n, "networks", "network", func() int { return len(l.p.Networks) },
+		func(name string, prefixes []netip.Prefix, at Pos) {
+			l.netIndex[name] = len(l.p.Networks)
+			l.p.Networks = append(l.p.Networks, Network{Name: name, Prefixes: prefixes, Pos: at})
+		})
 }
 
 func (l *loader) groups(n *yaml.Node) {
-	for _, p := range l.mapping(n, "groups", nil) {
+	l.namedSets(n, "groups", "group", func() int { return len(l.p.Groups) },
+		func(name string, prefixes []netip.Prefix, at Pos) {
+			l.groupIndex[name] = len(l.p.Groups)
+			l.p.Groups = append(l.p.Groups, Group{Name: name, Prefixes: prefixes, Pos: at})
+		})
+}
+
+// namedSets reads a section mapping names to address lists (networks,
+// groups): at most 64 of them (membership is a bitmask), each with at
+// least one address or CIDR.
+func (l *loader) namedSets(n *yaml.Node, section, kind string, count func() int, add func(string, []netip.Prefix, Pos)) {
+	for _, p := range l.mapping(n, section, nil) {
 		name := p.key.Value
-		if !l.checkName(p.key, "group") {
+		if !l.checkName(p.key, kind) {
 			continue
 		}
-		if len(l.p.Groups) == 64 {
-			l.addf(pos(p.key), "groups: at most 64 groups may be named")
+		if count() == 64 {
+			l.addf(pos(p.key), "%s: at most 64 %ss may be named", section, kind)
 			continue
 		}
-		where := "groups." + name
+		where := section + "." + name
 		prefixes := l.prefixes(p.val, where)
 		if len(prefixes) == 0 && (isNull(p.val) || (p.val.Kind == yaml.SequenceNode && len(p.val.Content) == 0)) {
-			l.addf(pos(p.val), "%s: a group needs at least one address or CIDR", where)
+			l.addf(pos(p.val), "%s: a %s needs at least one address or CIDR", where, kind)
 		}
-		l.groupIndex[name] = len(l.p.Groups)
-		l.p.Groups = append(l.p.Groups, Group{Name: name, Prefixes: prefixes, Pos: pos(p.key)})
+		add(name, prefixes, pos(p.key))
 	}
 }
 

@@ -149,11 +149,7 @@ func TestGoldenAlertsPerPreset(t *testing.T) {
 // with several workers two related flows can be classified out of packet
 // order when they are close in time (README, "Workers").
 func TestWorkersGiveSameRecords(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
-	if root := corpusRootForTest(); root != "" {
-		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
-		files = append(files, more...)
-	}
+	files := allCaptures()
 	for _, pcap := range files {
 		one := flowAccounting(t, replayWith(t, pcap, 1))
 		three := flowAccounting(t, replayWith(t, pcap, 3))
@@ -209,15 +205,22 @@ func replayWith(t *testing.T, path string, workers int) []byte {
 
 func corpusRootForTest() string { return corpus.Root() }
 
+// allCaptures lists the bundled captures and, when ../shared is there, the
+// corpus.
+func allCaptures() []string {
+	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
+	if root := corpus.Root(); root != "" {
+		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
+		files = append(files, more...)
+	}
+	return files
+}
+
 // TestHandEncodingMatchesEncodingJSON checks every record of the bundled
 // captures and the corpus: the hand-written encoder writes what
 // encoding/json would.
 func TestHandEncodingMatchesEncodingJSON(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
-	if root := corpusRootForTest(); root != "" {
-		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
-		files = append(files, more...)
-	}
+	files := allCaptures()
 	n := 0
 	for _, pcap := range files {
 		recs, _ := replayFile(t, pcap)
@@ -248,11 +251,7 @@ func TestHandEncodingMatchesEncodingJSON(t *testing.T) {
 // TestAppendFlowMatchesFlowRecord checks the direct flow encoder against the
 // record path on every flow of the bundled captures and the corpus.
 func TestAppendFlowMatchesFlowRecord(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
-	if root := corpusRootForTest(); root != "" {
-		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
-		files = append(files, more...)
-	}
+	files := allCaptures()
 	n := 0
 	for _, pcap := range files {
 		src, err := capture.OpenFile(pcap)
@@ -298,11 +297,7 @@ func TestAppendFlowMatchesFlowRecord(t *testing.T) {
 // TestPipelineGivesSameBytes: reading on a goroutine of its own (replay's
 // default) must not change a single byte of the output.
 func TestPipelineGivesSameBytes(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "pcaps", "*.pcap"))
-	if root := corpusRootForTest(); root != "" {
-		more, _ := filepath.Glob(filepath.Join(root, "*", "*.pcap*"))
-		files = append(files, more...)
-	}
+	files := allCaptures()
 	run := func(path string, pipeline bool) []byte {
 		src, err := capture.OpenFile(path)
 		if err != nil {
