@@ -203,8 +203,6 @@ func replayWith(t *testing.T, path string, workers int) []byte {
 	return buf.Bytes()
 }
 
-func corpusRootForTest() string { return corpus.Root() }
-
 // allCaptures lists the bundled captures and, when ../shared is there, the
 // corpus.
 func allCaptures() []string {
