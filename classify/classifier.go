@@ -225,7 +225,7 @@ func (c *Classifier) Packet(data []byte, linkType int, wireLen int, ts time.Time
 		return nil, c.events
 	}
 	d := &c.d[0]
-	if err := c.dec.decode(data, first, d); err != nil {
+	if err := c.dec.safeDecode(data, first, d); err != nil {
 		c.countDecodeError(err)
 		return nil, c.events
 	}
@@ -258,7 +258,7 @@ func (c *Classifier) countDecodeError(err error) {
 	switch err {
 	case errTruncated:
 		c.stats.Truncated++
-	case errBadIP:
+	case errBadIP, errPanic:
 		c.stats.MalformedIP++
 	default:
 		c.stats.NotIP++
@@ -287,7 +287,7 @@ func (c *Classifier) decapsulate(parent *Flow, d *decoded, depth int) {
 		}
 		depth++
 		nd := &c.d[depth]
-		if err := c.dec.decode(inner, t, nd); err != nil {
+		if err := c.dec.safeDecode(inner, t, nd); err != nil {
 			c.countDecodeError(err)
 			return
 		}
@@ -311,7 +311,7 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 			return nil
 		}
 		d.frag = fragment{}
-		if err := c.dec.decodeTransport(data, d); err != nil {
+		if err := c.dec.safeTransport(data, d); err != nil {
 			c.countDecodeError(err)
 			return nil
 		}

@@ -108,6 +108,32 @@ const (
 // apart by the version nibble.
 var layerTypeRawIP = gopacket.RegisterLayerType(1899, gopacket.LayerTypeMetadata{Name: "RawIP"})
 
+// errPanic marks a packet on which a gopacket layer panicked.
+var errPanic = errors.New("decoder panicked")
+
+// safeDecode is decode with gopacket's layers fenced in: some of them index
+// hostile input without checking its length (LinuxSLL, GRE: found by
+// FuzzClassifierPacket), and a packet must never take the sensor down. A
+// panic here happens before any flow state changes, so recovering is safe.
+func (dc *decoder) safeDecode(data []byte, first gopacket.LayerType, d *decoded) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errPanic
+		}
+	}()
+	return dc.decode(data, first, d)
+}
+
+// safeTransport is decodeTransport (for reassembled datagrams) fenced in the same way.
+func (dc *decoder) safeTransport(data []byte, d *decoded) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errPanic
+		}
+	}()
+	return dc.decodeTransport(data, d)
+}
+
 // decode fills d from data, which starts with a layer of type first.
 func (dc *decoder) decode(data []byte, first gopacket.LayerType, d *decoded) error {
 	*d = decoded{}
@@ -326,7 +352,7 @@ func (dc *decoder) decodeTransport(data []byte, d *decoded) error {
 	case 41: // IPv6 in IP (6in4, 6in6)
 		d.inner, d.innerType, d.tunnel = data, layers.LayerTypeIPv6, ipInIPName(d)
 	case 47: // GRE
-		if err := dc.gre.DecodeFromBytes(data, &dc.fb); err == nil {
+		if greHeaderFits(data) && dc.gre.DecodeFromBytes(data, &dc.fb) == nil {
 			switch dc.gre.Protocol {
 			case layers.EthernetTypeIPv4:
 				d.inner, d.innerType = dc.gre.Payload, layers.LayerTypeIPv4
@@ -344,6 +370,29 @@ func (dc *decoder) decodeTransport(data []byte, d *decoded) error {
 		d.payload = data
 	}
 	return nil
+}
+
+// greHeaderFits checks that data holds the GRE header its flags announce
+// (RFC 2784/2890: checksum, key, sequence; the enhanced GRE acknowledgment)
+// before gopacket reads it unchecked; source routing is not decoded.
+func greHeaderFits(data []byte) bool {
+	if len(data) < 4 || data[0]&0x40 != 0 { // too short, or routing present
+		return false
+	}
+	n := 4
+	if data[0]&0x80 != 0 {
+		n += 4
+	}
+	if data[0]&0x20 != 0 {
+		n += 4
+	}
+	if data[0]&0x10 != 0 {
+		n += 4
+	}
+	if data[1]&0x80 != 0 {
+		n += 4
+	}
+	return len(data) >= n
 }
 
 func ipInIPName(d *decoded) string {
