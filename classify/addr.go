@@ -2,11 +2,6 @@ package classify
 
 import "net/netip"
 
-type (
-	netipAddr     = netip.Addr
-	netipAddrPort = netip.AddrPort
-)
-
 func addrPort(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
 
 // teredoInner returns the IPv6 packet inside a Teredo UDP payload

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/google/gopacket"
@@ -348,11 +349,6 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 		c.table.touch(f)
 	}
 	dir := f.Direction(src)
-	if !d.hasPorts && sport == dport && f.Client.Addr() != f.Server.Addr() {
-		if d.src != f.Client.Addr() {
-			dir = ToClient
-		}
-	}
 	f.Pkts[dir] += pkts
 	f.Bytes[dir] += wire
 	if c.pktNs > f.last {
@@ -382,14 +378,14 @@ func (c *Classifier) handleIP(d *decoded, depth int, wire uint64, tun *tunnelRef
 
 type tunnelRef struct {
 	parent       *Flow
-	src, dst     netipAddr
+	src, dst     netip.Addr
 	sport, dport uint16
 	proto        uint8
 	depth        uint8
 	kind         string
 }
 
-func (c *Classifier) newFlow(k *flowKey, h uint64, d *decoded, src, dst netipAddrPort, depth int, tun *tunnelRef) *Flow {
+func (c *Classifier) newFlow(k *flowKey, h uint64, d *decoded, src, dst netip.AddrPort, depth int, tun *tunnelRef) *Flow {
 	if c.table.full() {
 		if o := c.table.oldest(); o != nil {
 			c.end(o, EndEvicted)
@@ -446,7 +442,7 @@ func (c *Classifier) trackTCP(f *Flow, d *decoded, dir Direction) {
 // inspect hands a payload to the detectors that still want the flow. TCP
 // payloads are delivered in sequence order: retransmitted bytes are cut,
 // and a jump forward is flagged as a gap.
-func (c *Classifier) inspect(f *Flow, d *decoded, dir Direction, src, dst netipAddrPort) {
+func (c *Classifier) inspect(f *Flow, d *decoded, dir Direction, src, dst netip.AddrPort) {
 	payload := d.payload
 	gap := false
 	if f.Proto == ProtoTCP {

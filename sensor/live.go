@@ -78,7 +78,8 @@ func (w *worker) verdict(v capture.Verdict) {
 			w.sum.Dropped++
 			return
 		}
-		if !f.Offloadable() || (x != nil && x.Verdict.Decision == "") && f.Labels != 0 {
+		undecided := f.Labels != 0 && (x == nil || x.Verdict.Decision == "")
+		if !f.Offloadable() || undecided {
 			offload = false
 		}
 	}
