@@ -104,7 +104,7 @@ func (e *Encoder) EncodeFlow(f *classify.Flow, o Options) (*Encoded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alert: encoding flow %d: %w", f.ID, err)
 	}
-	return &Encoded{Type: "flow", Key: CommunityIDOf(b), Time: f.Last(), JSON: b}, nil
+	return &Encoded{Type: "flow", Time: f.Last(), JSON: b, keyInJSON: true}, nil
 }
 
 // CommunityIDOf returns the community_id of an EVE record's JSON ("" when

@@ -24,7 +24,7 @@ func TestEncodeFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := AppendFlow(nil, f, o)
-	if !bytes.Equal(eve.JSON, want) || eve.Type != "flow" || eve.Key != f.CommunityID(0) || !eve.Time.Equal(f.Last()) {
+	if !bytes.Equal(eve.JSON, want) || eve.Type != "flow" || eve.PartitionKey() != f.CommunityID(0) || !eve.Time.Equal(f.Last()) {
 		t.Errorf("EVE: %+v", eve)
 	}
 	ecsEnc := NewEncoder(FormatECS, EncoderOptions{ObserverHostname: "gw"})
@@ -33,7 +33,7 @@ func TestEncodeFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc map[string]any
-	if err := json.Unmarshal(ecs.JSON, &doc); err != nil || doc["@timestamp"] != "2026-01-05T09:00:01.000000Z" || ecs.Key != eve.Key {
+	if err := json.Unmarshal(ecs.JSON, &doc); err != nil || doc["@timestamp"] != "2026-01-05T09:00:01.000000Z" || ecs.PartitionKey() != eve.PartitionKey() {
 		t.Errorf("ECS: %s (%v)", ecs.JSON, err)
 	}
 	if _, err := ecsEnc.Encode(eve); err == nil || !strings.Contains(err.Error(), "already written as EVE") {

@@ -309,8 +309,8 @@ func (k *KafkaSink) WriteBatch(rs []Record) ([]Record, error) {
 		if t, ok := k.cfg.TopicByType[e.Type]; ok {
 			kr.Topic = t
 		}
-		if e.Key != "" {
-			kr.Key = []byte(e.Key)
+		if k := e.PartitionKey(); k != "" {
+			kr.Key = []byte(k)
 		}
 		index[kr] = i
 		recs = append(recs, kr)

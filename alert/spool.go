@@ -258,10 +258,10 @@ func encodeSpoolEntry(b []byte, e *Encoded) []byte {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(e.Severity), 10)
 	b = append(b, ' ')
-	if e.Key == "" {
+	if k := e.PartitionKey(); k == "" {
 		b = append(b, '-')
 	} else {
-		b = append(b, e.Key...)
+		b = append(b, k...)
 	}
 	b = append(b, ' ')
 	b = append(b, e.JSON...)

@@ -147,7 +147,7 @@ type Classifier struct {
 	// clock (now) only moves forward, so a late packet (several live
 	// interfaces merged) neither moves the clock back nor gets a wrong time.
 	pktNs   int64
-	sweptAt time.Time
+	sweptNs int64 // nowNs at the last sweep that found nothing more to expire
 	stats   Stats
 	shared  *Shared
 	touched []*Flow // flows the current packet belongs to, outermost first
@@ -504,13 +504,13 @@ func (c *Classifier) inspect(f *Flow, d *decoded, dir Direction, src, dst netip.
 // maybeExpire ends flows idle past their timeout, a bounded number per
 // packet so one packet never stalls on a mass expiry.
 func (c *Classifier) maybeExpire() {
-	if c.now.Sub(c.sweptAt) < 100*time.Millisecond {
+	if c.nowNs-c.sweptNs < int64(100*time.Millisecond) {
 		return
 	}
 	for i := 0; i < 256; i++ {
-		f := c.table.expired(c.now)
+		f := c.table.expired(c.nowNs)
 		if f == nil {
-			c.sweptAt = c.now
+			c.sweptNs = c.nowNs
 			break
 		}
 		c.expire(f)

@@ -210,6 +210,16 @@ func (f *Flow) Ext() *FlowExt {
 // Extension returns the flow's extension, or nil when none was needed.
 func (f *Flow) Extension() *FlowExt { return f.ext }
 
+// Detached returns a copy of f that is not linked into the classifier's
+// table, so that its record can be written on another goroutine after the
+// classifier reuses f. The copy shares f's extension, which the classifier
+// may still change (sessions outlive flows): detach only flows without one.
+func (f *Flow) Detached() Flow {
+	c := *f
+	c.hnext, c.prev, c.next = nil, nil, nil
+	return c
+}
+
 // AddLabel puts l on the flow with confidence c (the highest confidence seen
 // for a label is kept).
 func (f *Flow) AddLabel(l Label, c Confidence) {

@@ -292,26 +292,53 @@ func TestAppendFlowMatchesFlowRecord(t *testing.T) {
 	t.Logf("%d flow encodings compared", n)
 }
 
+// testOutputs gives the sensor an encoder, as the configured outputs do;
+// with one, a pipelined replay encodes and writes on an output goroutine.
+type testOutputs struct{ enc *alert.Encoder }
+
+func (o testOutputs) Encoder() *alert.Encoder      { return o.enc }
+func (o testOutputs) SinkStats() []alert.SinkStats { return nil }
+
 // TestPipelineGivesSameBytes: reading on a goroutine of its own (replay's
-// default) must not change a single byte of the output.
+// default), and writing on another when there are outputs, must not change
+// a single byte of the output, in either format.
 func TestPipelineGivesSameBytes(t *testing.T) {
 	files := allCaptures()
-	run := func(path string, pipeline bool) []byte {
+	run := func(path string, pipeline bool, outputs Outputs) []byte {
 		src, err := capture.OpenFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer src.Close()
 		var buf bytes.Buffer
-		sink := alert.NewWriterSink("buffer", &buf)
-		s := New(Config{Sink: sink, Pipeline: pipeline, Policy: presetEngine(t, "monitor")})
+		var sink alert.Sink = alert.NewWriterSink("buffer", &buf)
+		if outputs != nil {
+			// As configured outputs are: the sink encodes with the encoder.
+			var err error
+			sink, err = alert.Buffered(sink, alert.BufferOptions{Name: "buffer", Encoder: outputs.Encoder(), Block: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := New(Config{Sink: sink, Pipeline: pipeline, Policy: presetEngine(t, "monitor"), Outputs: outputs})
 		_ = s.Replay(context.Background(), src)
 		_ = sink.Close()
 		return buf.Bytes()
 	}
 	for _, pcap := range files {
-		if !bytes.Equal(run(pcap, false), run(pcap, true)) {
+		serial := run(pcap, false, nil)
+		if !bytes.Equal(serial, run(pcap, true, nil)) {
 			t.Errorf("%s: pipelined replay differs", pcap)
+		}
+		for _, f := range []alert.Format{alert.FormatEVE, alert.FormatECS} {
+			out := testOutputs{alert.NewEncoder(f, alert.EncoderOptions{})}
+			serial := run(pcap, false, out)
+			if !bytes.Equal(serial, run(pcap, true, out)) {
+				t.Errorf("%s: pipelined replay with an output goroutine differs (%s)", pcap, f)
+			}
+			if f == alert.FormatEVE && !bytes.Equal(serial, run(pcap, false, nil)) {
+				t.Errorf("%s: EVE through the outputs' encoder differs from the sink's", pcap)
+			}
 		}
 	}
 }

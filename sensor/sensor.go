@@ -104,6 +104,11 @@ func (s *Sensor) Replay(ctx context.Context, src capture.Source) error {
 	if len(s.workers) == 1 && !s.cfg.Pipeline {
 		readErr = s.readSerial(ctx, src)
 	} else {
+		if s.cfg.Outputs != nil {
+			for _, w := range s.workers {
+				w.startOutput()
+			}
+		}
 		readErr = s.readParallel(ctx, src)
 	}
 	var end time.Time
@@ -114,6 +119,7 @@ func (s *Sensor) Replay(ctx context.Context, src capture.Source) error {
 	}
 	for _, w := range s.workers {
 		w.cls.Flush(end, w.handle)
+		w.stopOutput()
 	}
 	st := src.Stats()
 	s.packets += st.Packets
@@ -184,11 +190,12 @@ func (s *Sensor) readParallel(ctx context.Context, src capture.Source) error {
 		go func(w *worker, in <-chan *batch) {
 			defer wg.Done()
 			for b := range in {
-				for _, p := range b.pkts {
-					w.packet(b.data[p.off:p.off+p.n], p.link, p.wire, p.ts)
+				for i := 0; i < len(b.pkts); {
+					i = w.batchFrom(b, i)
 				}
 				b.data, b.pkts = b.data[:0], b.pkts[:0]
 				free <- b
+				w.sendOutput()
 			}
 		}(w, ins[i])
 	}
@@ -217,7 +224,10 @@ func (s *Sensor) readParallel(ctx context.Context, src capture.Source) error {
 		if err != nil {
 			break
 		}
-		i := int(classify.ShardKey(p.Data, int(p.LinkType)) % uint32(nw))
+		i := 0
+		if nw > 1 {
+			i = int(classify.ShardKey(p.Data, int(p.LinkType)) % uint32(nw))
+		}
 		b := cur[i]
 		b.pkts = append(b.pkts, batchPacket{off: len(b.data), n: len(p.Data), wire: p.Length, link: int(p.LinkType), ts: p.Time})
 		b.data = append(b.data, p.Data...)
@@ -283,6 +293,80 @@ type worker struct {
 	s   *Sensor
 	cls *classify.Classifier
 	sum Summary
+
+	// The output stage (replay with a reader goroutine): records go in
+	// order to a goroutine that encodes plain flow records and writes, so
+	// that the worker only classifies. nil out: the worker writes itself.
+	out     chan *outBatch
+	outFree chan *outBatch
+	outDone chan struct{}
+	pending *outBatch
+}
+
+// outItem is an encoded record, or (rec nil) an ended flow to encode.
+type outItem struct {
+	rec  *alert.Encoded
+	flow classify.Flow
+}
+
+type outBatch struct{ items []outItem }
+
+const outBatchItems = 256
+
+// startOutput starts the worker's output goroutine.
+func (w *worker) startOutput() {
+	w.out = make(chan *outBatch, 4)
+	w.outFree = make(chan *outBatch, 8)
+	w.outDone = make(chan struct{})
+	for i := 0; i < cap(w.outFree); i++ {
+		w.outFree <- &outBatch{items: make([]outItem, 0, outBatchItems)}
+	}
+	w.pending = <-w.outFree
+	go func() {
+		defer close(w.outDone)
+		for ob := range w.out {
+			for i := range ob.items {
+				it := &ob.items[i]
+				if it.rec != nil {
+					w.writeNow(it.rec)
+				} else {
+					w.writeNow(w.flowRecord(&it.flow))
+				}
+				*it = outItem{}
+			}
+			ob.items = ob.items[:0]
+			w.outFree <- ob
+		}
+	}()
+}
+
+// queue hands it to the output goroutine.
+func (w *worker) queue(it outItem) {
+	w.pending.items = append(w.pending.items, it)
+	if len(w.pending.items) == outBatchItems {
+		w.sendOutput()
+	}
+}
+
+// sendOutput hands the pending records to the output goroutine.
+func (w *worker) sendOutput() {
+	if w.out == nil || len(w.pending.items) == 0 {
+		return
+	}
+	w.out <- w.pending
+	w.pending = <-w.outFree
+}
+
+// stopOutput writes what is pending and waits for the output goroutine;
+// the worker writes itself from then on.
+func (w *worker) stopOutput() {
+	if w.out == nil {
+		return
+	}
+	w.sendOutput()
+	close(w.out)
+	<-w.outDone
+	w.out = nil
 }
 
 func (w *worker) packet(data []byte, link, wire int, ts time.Time) {
@@ -291,16 +375,41 @@ func (w *worker) packet(data []byte, link, wire int, ts time.Time) {
 	// counted and logged (rate-limited) with the packet's time.
 	defer func() {
 		if r := recover(); r != nil {
-			w.sum.Panics++
-			if w.sum.Panics <= 10 || w.sum.Panics%1000 == 0 {
-				w.s.log.Error("packet handling panicked; packet skipped", zap.Any("panic", r),
-					zap.Time("packet_time", ts), zap.Int("bytes", len(data)), zap.Uint64("panics", w.sum.Panics))
-			}
+			w.panicked(r, ts, len(data))
 		}
 	}()
 	_, events := w.cls.Packet(data, link, wire, ts)
 	if len(events) > 0 {
 		w.handle(events)
+	}
+}
+
+// batchFrom handles b's packets from the i-th on and returns len(b.pkts),
+// or, when one of them panics, skips that packet (as packet does) and
+// returns the index of the next. One deferred recover per batch instead of
+// one per packet.
+func (w *worker) batchFrom(b *batch, i int) (next int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p := &b.pkts[i]
+			w.panicked(r, p.ts, p.n)
+			next = i + 1
+		}
+	}()
+	for ; i < len(b.pkts); i++ {
+		p := &b.pkts[i]
+		if _, events := w.cls.Packet(b.data[p.off:p.off+p.n], p.link, p.wire, p.ts); len(events) > 0 {
+			w.handle(events)
+		}
+	}
+	return i
+}
+
+func (w *worker) panicked(r any, ts time.Time, n int) {
+	w.sum.Panics++
+	if w.sum.Panics <= 10 || w.sum.Panics%1000 == 0 {
+		w.s.log.Error("packet handling panicked; packet skipped", zap.Any("panic", r),
+			zap.Time("packet_time", ts), zap.Int("bytes", n), zap.Uint64("panics", w.sum.Panics))
 	}
 }
 
@@ -333,23 +442,49 @@ func (w *worker) flowEnded(f *classify.Flow) {
 	for _, l := range f.Labels.Labels() {
 		w.sum.countLabel(l)
 	}
-	// Flow records are the bulk of the output: they are encoded straight
-	// from the flow into one buffer (alert.AppendFlow), not built as a record.
+	if w.out != nil && f.Extension() == nil {
+		// Most ended flows carry nothing but counters: their records are
+		// encoded on the output goroutine, from a copy.
+		w.queue(outItem{flow: f.Detached()})
+		return
+	}
+	w.write(w.flowRecord(f))
+}
+
+// flowRecord returns the record of ended flow f. Flow records are the bulk
+// of the output: they are encoded straight from the flow into one buffer
+// (alert.AppendFlow), not built as a record.
+func (w *worker) flowRecord(f *classify.Flow) alert.Record {
 	if o := w.s.cfg.Outputs; o != nil {
 		if e, err := o.Encoder().EncodeFlow(f, w.s.cfg.Records); err == nil {
-			w.write(e)
-			return
+			return e
 		}
 	}
 	b, err := alert.AppendFlow(make([]byte, 0, 512), f, w.s.cfg.Records)
 	if err != nil {
-		w.write(alert.NewFlowRecord(f, w.s.cfg.Records))
-		return
+		return alert.NewFlowRecord(f, w.s.cfg.Records)
 	}
-	w.write(&alert.Encoded{Type: "flow", Time: f.Last(), JSON: b})
+	return &alert.Encoded{Type: "flow", Time: f.Last(), JSON: b}
 }
 
+// write writes r, through the output goroutine when there is one (so that
+// records keep their order).
 func (w *worker) write(r alert.Record) {
+	if w.out == nil {
+		w.writeNow(r)
+		return
+	}
+	// r may point into flows and sessions the worker goes on changing:
+	// it is encoded here, only the writing waits.
+	e, err := w.s.cfg.Outputs.Encoder().Encode(r)
+	if err != nil {
+		w.writeNow(r) // the sink counts and logs what it cannot encode
+		return
+	}
+	w.queue(outItem{rec: e})
+}
+
+func (w *worker) writeNow(r alert.Record) {
 	sink := w.s.cfg.Sink
 	if sink == nil || w.s.failed.Load() {
 		return
