@@ -55,8 +55,6 @@ var (
 // nothing. It decodes link and tunnel-typed layers (VLAN, PPPoE, GRE, VXLAN,
 // GTP-U, IP-in-IP) down to the transport header of one IP packet.
 type decoder struct {
-	eth      layers.Ethernet
-	dot1q    layers.Dot1Q
 	sll      layers.LinuxSLL
 	sll2     SLL2
 	nflog    NFLOG
@@ -141,24 +139,21 @@ func (dc *decoder) decode(data []byte, first gopacket.LayerType, d *decoded) err
 	for i := 0; i < 16; i++ { // bounded: link layers cannot nest more than this
 		switch t {
 		case layers.LayerTypeEthernet:
-			if err := dc.eth.DecodeFromBytes(data, &dc.fb); err != nil {
+			// Ethernet II and 802.1Q are read by hand: they are on nearly
+			// every packet, and gopacket's layers stored five slices each
+			// (a tenth of the classifier's time went there).
+			if len(data) < 14 {
 				return errTruncated
 			}
-			t, data = dc.eth.NextLayerType(), dc.eth.Payload
-			if dc.eth.EthernetType == layers.EthernetTypePPPoESession {
-				t = layerTypePPPoE
-			}
+			t, data = etherNext(binary.BigEndian.Uint16(data[12:14])), data[14:]
 		case layers.LayerTypeDot1Q:
-			if err := dc.dot1q.DecodeFromBytes(data, &dc.fb); err != nil {
+			if len(data) < 4 {
 				return errTruncated
 			}
 			if d.vlan == 0 {
-				d.vlan = dc.dot1q.VLANIdentifier
+				d.vlan = binary.BigEndian.Uint16(data[0:2]) & 0x0fff
 			}
-			t, data = dc.dot1q.NextLayerType(), dc.dot1q.Payload
-			if dc.dot1q.Type == layers.EthernetTypePPPoESession {
-				t = layerTypePPPoE
-			}
+			t, data = etherNext(binary.BigEndian.Uint16(data[2:4])), data[4:]
 		case layers.LayerTypeLinuxSLL:
 			// gopacket's LinuxSLL slices the address by its length field
 			// unchecked (a panic past 8 bytes): check it first.
@@ -223,7 +218,59 @@ func (dc *decoder) decode(data []byte, first gopacket.LayerType, d *decoded) err
 
 var layerTypePPPoE = gopacket.RegisterLayerType(1898, gopacket.LayerTypeMetadata{Name: "PPPoESession"})
 
+// etherNext returns the layer an EtherType announces. Values below 0x0600
+// are 802.3 lengths (LLC follows, which carries no IP here).
+func etherNext(et uint16) gopacket.LayerType {
+	switch layers.EthernetType(et) {
+	case layers.EthernetTypeIPv4:
+		return layers.LayerTypeIPv4
+	case layers.EthernetTypeIPv6:
+		return layers.LayerTypeIPv6
+	case layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ:
+		return layers.LayerTypeDot1Q
+	case layers.EthernetTypePPPoESession:
+		return layerTypePPPoE
+	}
+	if et < 0x0600 {
+		return layers.LayerTypeLLC
+	}
+	return layers.EthernetType(et).LayerType()
+}
+
+// decodeIPv4 reads an IPv4 header. The common header without options is
+// read by hand, with gopacket's checks (a zero total length is taken as
+// the captured length, as TCP segmentation offload leaves it; padding past
+// the total length is dropped); one with options goes through gopacket's
+// layer, which checks them.
 func (dc *decoder) decodeIPv4(data []byte, d *decoded) error {
+	if len(data) < 20 || data[0] != 0x45 {
+		return dc.decodeIPv4Options(data, d)
+	}
+	length := int(binary.BigEndian.Uint16(data[2:4]))
+	if length == 0 {
+		length = int(uint16(len(data)))
+	}
+	if length < 20 {
+		return errBadIP
+	}
+	if len(data) > length {
+		data = data[:length]
+	}
+	d.src = netip.AddrFrom4([4]byte(data[12:16]))
+	d.dst = netip.AddrFrom4([4]byte(data[16:20]))
+	d.proto = data[9]
+	payload := data[20:]
+	d.ipLen = len(data)
+	flagsFrag := binary.BigEndian.Uint16(data[6:8])
+	more, offset := flagsFrag&0x2000 != 0, int(flagsFrag&0x1fff)*8
+	if more || offset != 0 {
+		d.frag = fragment{is: true, id: uint32(binary.BigEndian.Uint16(data[4:6])), offset: offset, more: more, data: payload}
+		return nil
+	}
+	return dc.decodeTransport(payload, d)
+}
+
+func (dc *decoder) decodeIPv4Options(data []byte, d *decoded) error {
 	ip := &dc.ip4
 	if err := ip.DecodeFromBytes(data, &dc.fb); err != nil || ip.Version != 4 {
 		return errBadIP
