@@ -151,12 +151,15 @@ type fileSource struct {
 	closer io.Closer // the file; nil for sources opened on a reader
 	gz     *gzip.Reader
 	br     *bufio.Reader
+	input  io.Reader // what br reads: the file, or the gzip stream
 
 	// Classic pcap.
 	pcapBig  bool
 	pcapNano bool // fractions of a second are nanoseconds
 	linkType LinkType
-	consumed int // bytes of the last record still in the buffer
+	consumed int    // bytes of the last record still in the buffer
+	carry    []byte // ReadBatch: the start of a record the last batch could not hold
+	batched  bool   // ReadBatch was used (Next must not be)
 
 	// pcapng.
 	ng        *pcapgo.NgReader
@@ -201,14 +204,14 @@ func openReader(path string, r io.Reader) (src *fileSource, err error) {
 			src, err = nil, s.errorf(0, ErrMalformed, errReaderPanic, "reader failure on the file header: %v", p)
 		}
 	}()
-	s.br = bufio.NewReaderSize(r, readBufferSize)
+	s.br, s.input = bufio.NewReaderSize(r, readBufferSize), r
 	head, _ := s.br.Peek(2)
 	if len(head) == 2 && head[0] == gzipID1 && head[1] == gzipID2 {
 		s.gz, err = gzip.NewReader(s.br)
 		if err != nil {
 			return nil, s.readError(0, err, "gzip header")
 		}
-		s.br = bufio.NewReaderSize(s.gz, readBufferSize)
+		s.br, s.input = bufio.NewReaderSize(s.gz, readBufferSize), s.gz
 	}
 	head, err = s.br.Peek(4)
 	if len(head) < 4 {
@@ -298,6 +301,8 @@ func (s *fileSource) Next() (p Packet, err error) {
 	}()
 	if s.ng != nil {
 		p, err = s.nextPcapng()
+	} else if s.batched {
+		return Packet{}, s.fail(errors.New("capture: Next called after ReadBatch"))
 	} else {
 		p, err = s.nextPcap()
 	}
@@ -329,13 +334,9 @@ func (s *fileSource) nextPcap() (Packet, error) {
 		}
 		return Packet{}, s.shortRead(num, err, len(h), "truncated packet header (wanted 16 bytes, got %d)", len(h))
 	}
-	capLen, origLen := s.u32(s.pcapBig, h[8:]), s.u32(s.pcapBig, h[12:])
-	if capLen > maxPacketLen {
-		return Packet{}, s.errorf(num, ErrMalformed, nil, "captured length %d exceeds the %d-byte limit", capLen, maxPacketLen)
-	}
-	if capLen > origLen {
-		// pcapgo refuses these records.
-		return Packet{}, s.errorf(num, ErrMalformed, nil, "captured length %d exceeds original length %d", capLen, origLen)
+	capLen, origLen, err := s.pcapLengths(num, h)
+	if err != nil {
+		return Packet{}, err
 	}
 	want := 16 + int(capLen)
 	rec, err := s.br.Peek(want)
@@ -343,13 +344,124 @@ func (s *fileSource) nextPcap() (Packet, error) {
 		return Packet{}, s.shortRead(num, err, len(rec), "truncated packet (wanted %d bytes, got %d)", capLen, len(rec)-16)
 	}
 	s.consumed = want
-	sec, frac := int64(s.u32(s.pcapBig, rec[0:])), int64(s.u32(s.pcapBig, rec[4:]))
+	return Packet{Data: rec[16:want:want], Time: s.pcapTime(rec), Length: int(origLen), LinkType: s.linkType}, nil
+}
+
+// ReadBatch reads the next packets into b; see BatchReader. Classic pcap
+// is read from the file straight into b, records parsed in place; pcapng
+// packets are copied in from Next.
+func (s *fileSource) ReadBatch(b *Batch) (err error) {
+	if s.ng != nil {
+		return fillFromNext(s.Next, b)
+	}
+	b.Reset()
+	if s.err != nil {
+		return s.err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.fail(s.errorf(s.n+1, ErrMalformed, errReaderPanic, "reader failure: %v", r))
+		}
+	}()
+	if !s.batched {
+		s.batched = true
+		if s.consumed > 0 {
+			s.br.Discard(s.consumed)
+			s.consumed = 0
+		}
+	}
+	if cap(b.Data) < 2*(16+maxPacketLen) {
+		b.Data = make([]byte, 0, 2*(16+maxPacketLen))
+	}
+	b.Data = append(b.Data, s.carry...)
+	s.carry = s.carry[:0]
+	readErr := s.fill(b)
+	off := 0
+	for {
+		rest := b.Data[off:]
+		num := s.n + 1
+		if len(rest) < 16 {
+			if readErr == nil {
+				break // read on in the next batch
+			}
+			if len(rest) == 0 && readErr == io.EOF {
+				return s.fail(io.EOF)
+			}
+			return s.fail(s.shortRead(num, readErr, len(rest), "truncated packet header (wanted 16 bytes, got %d)", len(rest)))
+		}
+		capLen, origLen, err := s.pcapLengths(num, rest)
+		if err != nil {
+			return s.fail(err)
+		}
+		want := 16 + int(capLen)
+		if len(rest) < want {
+			if readErr == nil {
+				break
+			}
+			return s.fail(s.shortRead(num, readErr, len(rest), "truncated packet (wanted %d bytes, got %d)", capLen, len(rest)-16))
+		}
+		s.n++
+		s.stats.Packets++
+		s.stats.Bytes += uint64(capLen)
+		b.Packets = append(b.Packets, BatchPacket{Off: off + 16, Len: int(capLen), Time: s.pcapTime(rest),
+			Length: int(origLen), LinkType: s.linkType, Number: s.n})
+		off += want
+	}
+	// The buffer holds at least two records of the largest size, so a
+	// batch that ends early always holds a packet.
+	s.carry = append(s.carry, b.Data[off:]...)
+	b.Data = b.Data[:off]
+	return nil
+}
+
+// fill reads into the free space of b.Data until it is full or the input
+// fails or ends: first what the read buffer still holds, then from the
+// input directly (a regular file fills it in one read, with no copy
+// through the read buffer).
+func (s *fileSource) fill(b *Batch) error {
+	zeros := 0
+	for len(b.Data) < cap(b.Data) {
+		r := s.input
+		if s.br.Buffered() > 0 {
+			r = s.br
+		}
+		n, err := r.Read(b.Data[len(b.Data):cap(b.Data)])
+		b.Data = b.Data[:len(b.Data)+n]
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			zeros = 0
+		} else if zeros++; zeros == 100 {
+			return io.ErrNoProgress
+		}
+	}
+	return nil
+}
+
+// pcapLengths reads and checks the captured and original lengths of the
+// classic pcap record header at h.
+func (s *fileSource) pcapLengths(num uint64, h []byte) (capLen, origLen uint32, err error) {
+	capLen, origLen = s.u32(s.pcapBig, h[8:]), s.u32(s.pcapBig, h[12:])
+	if capLen > maxPacketLen {
+		return 0, 0, s.errorf(num, ErrMalformed, nil, "captured length %d exceeds the %d-byte limit", capLen, maxPacketLen)
+	}
+	if capLen > origLen {
+		// pcapgo refuses these records.
+		return 0, 0, s.errorf(num, ErrMalformed, nil, "captured length %d exceeds original length %d", capLen, origLen)
+	}
+	return capLen, origLen, nil
+}
+
+// pcapTime returns the time of the record header at h. time.Unix carries
+// a fraction of a second or more into the seconds, as pcapgo and libpcap
+// do.
+func (s *fileSource) pcapTime(h []byte) time.Time {
+	sec, frac := int64(s.u32(s.pcapBig, h[0:])), int64(s.u32(s.pcapBig, h[4:]))
 	if !s.pcapNano {
 		frac *= 1000
 	}
-	// time.Unix carries a fraction of a second or more into the seconds,
-	// as pcapgo and libpcap do.
-	return Packet{Data: rec[16:want:want], Time: time.Unix(sec, frac), Length: int(origLen), LinkType: s.linkType}, nil
+	return time.Unix(sec, frac)
 }
 
 // nextPcapng checks the blocks up to the next packet block and lets pcapgo

@@ -23,7 +23,7 @@ import (
 // Config is what a sensor is built from.
 type Config struct {
 	Classify classify.Config
-	// Workers is the number of classifier goroutines; 1 (the default)
+	// Workers is the number of classifier goroutines (1 to MaxWorkers); 1 (the default)
 	// gives deterministic output order.
 	Workers int
 	// Pipeline reads on a goroutine of its own even with one worker, so
@@ -51,6 +51,9 @@ type Config struct {
 	Reloads *ReloadCounter
 }
 
+// MaxWorkers bounds Config.Workers.
+const MaxWorkers = 64
+
 // Sensor runs the pipeline.
 type Sensor struct {
 	cfg     Config
@@ -76,9 +79,7 @@ func New(cfg Config) *Sensor {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 1
-	}
+	cfg.Workers = min(max(cfg.Workers, 1), MaxWorkers)
 	s := &Sensor{cfg: cfg, log: cfg.Logger, started: time.Now()}
 	s.shared = classify.NewShared(cfg.Classify)
 	cc := cfg.Classify
@@ -159,87 +160,79 @@ func (s *Sensor) readSerial(ctx context.Context, src capture.Source) error {
 	}
 }
 
-// A batch carries copies of packets from the reader to one worker.
+// A batch is a run of packets read at once, handed to every worker; each
+// handles the packets of its shard. The last worker done with it puts it
+// back on the free list.
 type batch struct {
-	data []byte
-	pkts []batchPacket
+	capture.Batch
+	shards []uint8 // the worker of each packet (unused with one worker)
+	refs   atomic.Int32
 }
 
-type batchPacket struct {
-	off, n, wire, link int
-	ts                 time.Time
-}
+// batchBytes is the size of a batch's buffer: large enough that a regular
+// file fills it with one read and a batch costs the workers one channel
+// receive per few thousand packets.
+const batchBytes = 1 << 20
 
-const (
-	batchPackets = 256
-	batchBytes   = 512 << 10
-)
-
-// readParallel shards packets by host pair over the workers in batches.
+// readParallel reads batches on this goroutine and shards their packets by
+// host pair over the workers.
 func (s *Sensor) readParallel(ctx context.Context, src capture.Source) error {
 	nw := len(s.workers)
-	free := make(chan *batch, nw*8)
-	for i := 0; i < nw*8; i++ {
-		free <- &batch{data: make([]byte, 0, batchBytes+65536), pkts: make([]batchPacket, 0, batchPackets)}
+	nb := 2 + 2*nw
+	free := make(chan *batch, nb)
+	for i := 0; i < nb; i++ {
+		free <- &batch{Batch: *capture.NewBatch(batchBytes)}
 	}
 	ins := make([]chan *batch, nw)
 	var wg sync.WaitGroup
 	for i, w := range s.workers {
-		ins[i] = make(chan *batch, 4)
+		ins[i] = make(chan *batch, nb)
 		wg.Add(1)
-		go func(w *worker, in <-chan *batch) {
+		go func(w *worker, me uint8, in <-chan *batch) {
 			defer wg.Done()
 			for b := range in {
-				for i := 0; i < len(b.pkts); {
-					i = w.batchFrom(b, i)
+				for i := 0; i < len(b.Packets); {
+					i = w.batchFrom(b, me, i)
 				}
-				b.data, b.pkts = b.data[:0], b.pkts[:0]
-				free <- b
+				if b.refs.Add(-1) == 0 {
+					free <- b
+				}
 				w.sendOutput()
 			}
-		}(w, ins[i])
-	}
-	cur := make([]*batch, nw)
-	for i := range cur {
-		cur[i] = <-free
-	}
-	send := func(i int) {
-		ins[i] <- cur[i]
-		cur[i] = <-free
+		}(w, uint8(i), ins[i])
 	}
 	tick := newTicker(s.cfg.Progress, src)
 	var err error
-	for n := uint64(0); ; n++ {
-		if n&1023 == 0 {
-			if err = ctx.Err(); err != nil {
-				break
+	for {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		tick.maybe()
+		if s.failed.Load() {
+			break
+		}
+		b := <-free
+		err = capture.ReadBatch(src, &b.Batch)
+		if len(b.Packets) == 0 {
+			free <- b
+		} else {
+			if nw > 1 {
+				b.shards = b.shards[:0]
+				for i := range b.Packets {
+					b.shards = append(b.shards, uint8(classify.ShardKey(b.Bytes(i), int(b.Packets[i].LinkType))%uint32(nw)))
+				}
 			}
-			tick.maybe()
-			if s.failed.Load() {
-				break
+			b.refs.Store(int32(nw))
+			for _, in := range ins {
+				in <- b
 			}
 		}
-		var p capture.Packet
-		p, err = src.Next()
 		if err != nil {
 			break
 		}
-		i := 0
-		if nw > 1 {
-			i = int(classify.ShardKey(p.Data, int(p.LinkType)) % uint32(nw))
-		}
-		b := cur[i]
-		b.pkts = append(b.pkts, batchPacket{off: len(b.data), n: len(p.Data), wire: p.Length, link: int(p.LinkType), ts: p.Time})
-		b.data = append(b.data, p.Data...)
-		if len(b.pkts) == batchPackets || len(b.data) >= batchBytes {
-			send(i)
-		}
 	}
-	for i := range cur {
-		if len(cur[i].pkts) > 0 {
-			ins[i] <- cur[i]
-		}
-		close(ins[i])
+	for _, in := range ins {
+		close(in)
 	}
 	wg.Wait()
 	return err
@@ -384,21 +377,25 @@ func (w *worker) packet(data []byte, link, wire int, ts time.Time) {
 	}
 }
 
-// batchFrom handles b's packets from the i-th on and returns len(b.pkts),
-// or, when one of them panics, skips that packet (as packet does) and
-// returns the index of the next. One deferred recover per batch instead of
-// one per packet.
-func (w *worker) batchFrom(b *batch, i int) (next int) {
+// batchFrom handles the packets of b from the i-th on that are the
+// worker's (shard me) and returns len(b.Packets), or, when one of them
+// panics, skips that packet (as packet does) and returns the index of the
+// next. One deferred recover per batch instead of one per packet.
+func (w *worker) batchFrom(b *batch, me uint8, i int) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
-			p := &b.pkts[i]
-			w.panicked(r, p.ts, p.n)
+			p := &b.Packets[i]
+			w.panicked(r, p.Time, p.Len)
 			next = i + 1
 		}
 	}()
-	for ; i < len(b.pkts); i++ {
-		p := &b.pkts[i]
-		if _, events := w.cls.Packet(b.data[p.off:p.off+p.n], p.link, p.wire, p.ts); len(events) > 0 {
+	sharded := len(w.s.workers) > 1
+	for ; i < len(b.Packets); i++ {
+		if sharded && b.shards[i] != me {
+			continue
+		}
+		p := &b.Packets[i]
+		if _, events := w.cls.Packet(b.Data[p.Off:p.Off+p.Len], int(p.LinkType), p.Length, p.Time); len(events) > 0 {
 			w.handle(events)
 		}
 	}

@@ -116,12 +116,12 @@ func parseQueues(s string) (first, count uint16, err error) {
 	lo, hi, ranged := strings.Cut(s, ":")
 	a, err := strconv.ParseUint(lo, 10, 16)
 	if err != nil {
-		return 0, 0, fmt.Errorf("--queue %q: want N or N:M", s)
+		return 0, 0, usageError{fmt.Errorf("--queue %q: want N or N:M", s)}
 	}
 	b := a
 	if ranged {
 		if b, err = strconv.ParseUint(hi, 10, 16); err != nil || b < a {
-			return 0, 0, fmt.Errorf("--queue %q: want N or N:M with M >= N", s)
+			return 0, 0, usageError{fmt.Errorf("--queue %q: want N or N:M with M >= N", s)}
 		}
 	}
 	return uint16(a), uint16(b-a) + 1, nil

@@ -15,9 +15,17 @@ func main() {
 			os.Exit(ee.code)
 		}
 		fmt.Fprintln(os.Stderr, "rasentry:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
+
+// usageError is a flag value that cannot be used: exit status 2, as the
+// README's table of errors says.
+type usageError struct{ error }
 
 // exitError carries an exit status for an error already reported.
 type exitError struct{ code int }

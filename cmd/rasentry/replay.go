@@ -99,6 +99,9 @@ func (a *app) runReplay(cmd *cobra.Command, files []string) error {
 		}
 		defer stopProfile()
 	}
+	if n := a.v.GetInt("sensor.workers"); n < 1 || n > sensor.MaxWorkers {
+		return usageError{fmt.Errorf("--workers %d: want 1 to %d", n, sensor.MaxWorkers)}
+	}
 	engine, err := a.policyEngine()
 	if err != nil {
 		return err

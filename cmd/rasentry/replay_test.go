@@ -94,6 +94,7 @@ func TestReplayExitStatusesAndErrors(t *testing.T) {
 		{"unknown preset", []string{"replay", "--preset", "nope", good}, 2, []string{"nope"}, 0},
 		{"unwritable output", []string{"replay", "--eve", "/dev/null/out.json", good}, 2, []string{"sink eve", "/dev/null"}, 0},
 		{"bad log level", []string{"replay", "--log-level", "loud", good}, 1, []string{"--log-level"}, 0},
+		{"bad worker count", []string{"replay", "--workers", "0", good}, 2, []string{"--workers 0: want 1 to 64"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
