@@ -721,7 +721,8 @@ func TestRealCaptures(t *testing.T) {
 	}
 }
 
-// BenchmarkFileSource reads a generated 10,000-packet file per iteration.
+// BenchmarkFileSource reads a generated 10,000-packet file per iteration,
+// a packet at a time (Next) and a batch at a time (ReadBatch).
 func BenchmarkFileSource(b *testing.B) {
 	const n = 10000
 	pkts := makePackets(n, 13)
@@ -752,6 +753,34 @@ func BenchmarkFileSource(b *testing.B) {
 						break
 					}
 					count++
+				}
+				s.Close()
+				if count != n {
+					b.Fatalf("read %d packets", count)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
+		})
+		b.Run(f.name+"/batches", func(b *testing.B) {
+			path := writeFile(b, "bench."+f.name, f.data)
+			batch := NewBatch(1 << 20)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.data)))
+			for b.Loop() {
+				s, err := OpenFile(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				count := 0
+				for {
+					err := ReadBatch(s, batch)
+					count += len(batch.Packets)
+					if err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						break
+					}
 				}
 				s.Close()
 				if count != n {
