@@ -734,61 +734,53 @@ func BenchmarkFileSource(b *testing.B) {
 		{"pcapng", pcapngWithPcapgo(b, pkts)},
 		{"pcap.gz", gzipBytes(pcapgoBytes(b, false, layers.LinkTypeEthernet, pkts))},
 	}
+	// Each way of reading returns the number of packets read and the
+	// error that ended the call (io.EOF at the end).
+	byPacket := func(s Source) (int, error) {
+		_, err := s.Next()
+		if err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	batch := NewBatch(1 << 20)
+	byBatch := func(s Source) (int, error) {
+		err := ReadBatch(s, batch)
+		return len(batch.Packets), err
+	}
 	for _, f := range files {
-		b.Run(f.name, func(b *testing.B) {
-			path := writeFile(b, "bench."+f.name, f.data)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(f.data)))
-			for b.Loop() {
-				s, err := OpenFile(path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				count := 0
-				for {
-					if _, err := s.Next(); err != nil {
-						if err != io.EOF {
-							b.Fatal(err)
-						}
-						break
-					}
-					count++
-				}
-				s.Close()
-				if count != n {
-					b.Fatalf("read %d packets", count)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
-		})
-		b.Run(f.name+"/batches", func(b *testing.B) {
-			path := writeFile(b, "bench."+f.name, f.data)
-			batch := NewBatch(1 << 20)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(f.data)))
-			for b.Loop() {
-				s, err := OpenFile(path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				count := 0
-				for {
-					err := ReadBatch(s, batch)
-					count += len(batch.Packets)
+		for _, way := range []struct {
+			name string
+			read func(Source) (int, error)
+		}{{f.name, byPacket}, {f.name + "/batches", byBatch}} {
+			b.Run(way.name, func(b *testing.B) {
+				path := writeFile(b, "bench."+f.name, f.data)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(f.data)))
+				for b.Loop() {
+					s, err := OpenFile(path)
 					if err != nil {
-						if err != io.EOF {
+						b.Fatal(err)
+					}
+					count := 0
+					for {
+						k, err := way.read(s)
+						count += k
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
 							b.Fatal(err)
 						}
-						break
+					}
+					s.Close()
+					if count != n {
+						b.Fatalf("read %d packets", count)
 					}
 				}
-				s.Close()
-				if count != n {
-					b.Fatalf("read %d packets", count)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
-		})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
+			})
+		}
 	}
 }
 
